@@ -1,0 +1,101 @@
+"""The search-space protocol: everything the controller knows about architectures.
+
+An architecture ("arch") is an immutable, hashable value (built-in spaces use tuples of ints).
+The controller only ever sees fixed-length token sequences: token 0 is reserved for
+start-of-sequence, tokens ``1 .. vocab_size - 1`` are the space's own. Nothing about a space
+(sequence length, vocabulary layout, node count) may be assumed outside its class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+from nao.errors import ArchError
+
+Arch = Hashable
+
+SOS = 0  # start-of-sequence token shared by every space
+
+
+class SearchSpace(ABC):
+    """A family of architectures with a token grammar.
+
+    Subclasses set ``name``, ``seq_len`` and ``vocab_size`` (token 0 included) and implement
+    the abstract methods. ``group_size`` is how many consecutive tokens form one encoder step
+    (e.g. an ``(input, op)`` pair); it must divide ``seq_len``.
+    """
+
+    name: str
+    seq_len: int
+    vocab_size: int
+    group_size: int = 1
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """A uniformly random architecture."""
+
+    @abstractmethod
+    def to_tokens(self, arch: Arch) -> tuple[int, ...]:
+        """The arch as ``seq_len`` tokens in ``1 .. vocab_size - 1``."""
+
+    @abstractmethod
+    def from_tokens(self, tokens: Sequence[int]) -> Arch:
+        """Inverse of :meth:`to_tokens`; raises :class:`ArchError` for an invalid sequence."""
+
+    @abstractmethod
+    def token_mask(self, prefix: Sequence[int]) -> np.ndarray:
+        """Boolean ``(vocab_size,)``: the tokens that may follow ``prefix`` in a valid arch."""
+
+    @abstractmethod
+    def parse(self, text: str) -> Arch:
+        """The arch written as ``text`` in the space's text form; raises :class:`ArchError`."""
+
+    @abstractmethod
+    def format(self, arch: Arch) -> str:
+        """The space's text form of ``arch`` (``parse(format(a)) == a``)."""
+
+    @abstractmethod
+    def canonical(self, arch: Arch) -> Arch:
+        """One representative of all archs computing the same network (for de-duplication)."""
+
+    @abstractmethod
+    def equivalents(self, arch: Arch) -> list[Arch]:
+        """Every arch with the same canonical form as ``arch`` (``arch`` included)."""
+
+    @abstractmethod
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """A different arch one local change away from ``arch``."""
+
+    def position_masks(self) -> np.ndarray | None:
+        """``(seq_len, vocab_size)`` masks when the grammar depends only on the position.
+
+        Batched decoding uses this fast path; spaces whose grammar depends on earlier tokens
+        return ``None`` and decoding falls back to :meth:`token_mask` per sequence.
+        """
+        return None
+
+    def is_valid_tokens(self, tokens: Sequence[int]) -> bool:
+        """Whether ``tokens`` decodes to an arch of this space."""
+        try:
+            self.from_tokens(tokens)
+        except ArchError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} seq_len={self.seq_len} vocab={self.vocab_size}>"
+
+
+def parse_int_list(text: str, length: int, space_name: str) -> tuple[int, ...]:
+    """Integers separated by whitespace or commas, exactly ``length`` of them."""
+    parts = text.replace(",", " ").split()
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ArchError(f"{space_name}: expected {length} integers, got {text.strip()!r}") from None
+    if len(values) != length:
+        raise ArchError(f"{space_name}: expected {length} integers, got {len(values)}")
+    return values
