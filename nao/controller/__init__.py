@@ -1,0 +1,6 @@
+"""The NAO controller: encoder-predictor-decoder network, training targets, proposals."""
+
+from nao.controller.controller import Controller, ControllerConfig
+from nao.controller.proposals import Proposal
+
+__all__ = ["Controller", "ControllerConfig", "Proposal"]

@@ -1,0 +1,243 @@
+"""``nao.Controller``: fit the encoder-predictor-decoder, predict scores, propose new archs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nao.controller.model import EncoderPredictorDecoder
+from nao.controller.proposals import Proposal, propose
+from nao.controller.targets import TargetScaler
+from nao.errors import ModelDirError, ScoreError
+from nao.spaces import get_space
+from nao.spaces.base import Arch, SearchSpace
+
+CONFIG_FILE = "controller.json"
+WEIGHTS_FILE = "weights.pt"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ControllerConfig:
+    """Hyperparameters of the controller (defaults: NAO-V1 sizes, see nao-facts.md section 3)."""
+
+    embedding_dim: int = 48
+    hidden_dim: int = 96
+    mlp_layers: int = 3
+    mlp_dim: int = 200
+    dropout: float = 0.1
+    trade_off: float = 0.8  # lambda in  lambda * MSE + (1 - lambda) * NLL
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 100
+    epochs: int = 1000
+    grad_clip: float = 5.0
+    augment: bool = True  # train on a random equivalent token sequence of each arch every epoch
+    max_equivalents: int = 64  # equivalents kept per arch for augmentation
+    max_step: float = 2.0  # proposals move encoder outputs by up to this (RMS, on the unit sphere)
+    n_steps: int = 20  # step sizes max_step/n_steps, 2*max_step/n_steps, ..., max_step
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+
+    def step_sizes(self) -> np.ndarray:
+        return np.linspace(self.max_step / self.n_steps, self.max_step, self.n_steps)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Controller:
+    """NAO's encoder-predictor-decoder with the workflow around it.
+
+    >>> ctrl = Controller(get_space("nb201"), seed=0, epochs=200)
+    >>> ctrl.fit(archs, scores); ctrl.predict(archs); ctrl.propose(archs, scores, n=10)
+    """
+
+    def __init__(self, space: SearchSpace | str, *, seed: int = 0, minimize: bool = False, **hyper) -> None:
+        self.space = get_space(space) if isinstance(space, str) else space
+        self.seed = seed
+        self.minimize = minimize
+        known = {f.name for f in fields(ControllerConfig)}
+        unknown = sorted(set(hyper) - known)
+        if unknown:
+            raise TypeError(f"unknown controller hyperparameter(s): {', '.join(unknown)}")
+        self.config = ControllerConfig(**hyper)
+        self.device = resolve_device(self.config.device)
+        self.scaler: TargetScaler | None = None
+        self._fits = 0  # number of fit() calls so far: warm starts draw fresh randomness
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = EncoderPredictorDecoder(
+                vocab_size=self.space.vocab_size, seq_len=self.space.seq_len,
+                group_size=self.space.group_size, embedding_dim=self.config.embedding_dim,
+                hidden_dim=self.config.hidden_dim, mlp_layers=self.config.mlp_layers,
+                mlp_dim=self.config.mlp_dim, dropout=self.config.dropout,
+            ).to(self.device)
+
+    # ----------------------------------------------------------------------------- helpers
+    def _archs(self, archs: Iterable[Arch | str]) -> list[Arch]:
+        return [self.space.parse(a) if isinstance(a, str) else a for a in archs]
+
+    def _tokens(self, archs: Sequence[Arch]) -> torch.Tensor:
+        rows = [self.space.to_tokens(a) for a in archs]
+        return torch.tensor(np.asarray(rows, dtype=np.int64).reshape(len(rows), self.space.seq_len),
+                            device=self.device)
+
+    def _augmentation_pool(self, archs: Sequence[Arch], rng: np.random.Generator) -> list[np.ndarray]:
+        """Per arch, an array (n_equivalents, T) of token sequences of the same network."""
+        pools = []
+        for arch in archs:
+            variants = self.space.equivalents(arch) if self.config.augment else [arch]
+            if len(variants) > self.config.max_equivalents:
+                picked = rng.choice(len(variants), self.config.max_equivalents - 1, replace=False)
+                variants = [arch] + [variants[i] for i in picked]
+            pools.append(np.asarray([self.space.to_tokens(v) for v in variants], dtype=np.int64))
+        return pools
+
+    # ----------------------------------------------------------------------------- training
+    def fit(self, archs: Iterable[Arch | str], scores: Sequence[float], *, epochs: int | None = None,
+            progress: Callable[[int, float], None] | None = None) -> dict:
+        """Train jointly on (arch, score) pairs; a second call warm-starts from the current weights.
+
+        ``progress(epoch, loss)`` is called after every epoch. Returns the last epoch's losses.
+        """
+        archs = self._archs(archs)
+        scores = np.asarray(scores, dtype=np.float64)
+        if len(archs) != len(scores):
+            raise ScoreError(f"{len(archs)} archs but {len(scores)} scores")
+        self.scaler = TargetScaler.fit(scores, minimize=self.minimize)
+        targets = torch.tensor(self.scaler.transform(scores), dtype=torch.float32, device=self.device)
+        cfg = self.config
+        rng = np.random.default_rng([self.seed, self._fits])
+        pools = self._augmentation_pool(archs, rng)
+        pool_sizes = np.array([len(p) for p in pools])
+        flat = torch.tensor(np.concatenate(pools), device=self.device)  # (sum of pool sizes, T)
+        offsets = np.concatenate([[0], np.cumsum(pool_sizes)[:-1]])
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        n = len(archs)
+        losses = {}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**62)))
+            self.model.train()
+            for epoch in range(epochs if epochs is not None else cfg.epochs):
+                choice = torch.tensor(offsets + (rng.random(n) * pool_sizes).astype(np.int64), device=self.device)
+                order = torch.tensor(rng.permutation(n), device=self.device)
+                total = {"mse": 0.0, "nll": 0.0}
+                for start in range(0, n, cfg.batch_size):
+                    index = order[start:start + cfg.batch_size]
+                    tokens = flat[choice[index]]  # (B, T)
+                    predicted, logits = self.model(tokens)
+                    mse = F.mse_loss(predicted, targets[index])
+                    nll = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
+                    loss = cfg.trade_off * mse + (1 - cfg.trade_off) * nll
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    total["mse"] += mse.item() * len(index)
+                    total["nll"] += nll.item() * len(index)
+                losses = {k: v / n for k, v in total.items()}
+                if progress is not None:
+                    progress(epoch, cfg.trade_off * losses["mse"] + (1 - cfg.trade_off) * losses["nll"])
+        self.model.eval()
+        self._fits += 1
+        return losses
+
+    # ----------------------------------------------------------------------------- inference
+    def _require_fitted(self) -> TargetScaler:
+        if self.scaler is None:
+            raise RuntimeError("the controller is not fitted yet: call fit() first")
+        return self.scaler
+
+    @torch.no_grad()
+    def predict(self, archs: Iterable[Arch | str], *, batch_size: int = 4096) -> np.ndarray:
+        """Predicted scores, on the scale of the training scores."""
+        scaler = self._require_fitted()
+        archs = self._archs(archs)
+        self.model.eval()
+        parts = [self.model.predict(self._tokens(archs[i:i + batch_size])).cpu().numpy()
+                 for i in range(0, len(archs), batch_size)]
+        return scaler.inverse(np.concatenate(parts) if parts else np.zeros(0))
+
+    @torch.no_grad()
+    def reconstruct(self, archs: Iterable[Arch | str]) -> np.ndarray:
+        """Greedy decoding of each arch from its own embedding: (N, T) tokens."""
+        archs = self._archs(archs)
+        self.model.eval()
+        outputs, embedding = self.model.encoder(self._tokens(archs))
+        return self.model.decoder.greedy(embedding, outputs, self.mask_fn()).cpu().numpy()
+
+    def mask_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The space's grammar as a batched mask function for the decoder."""
+        masks = self.space.position_masks()
+        if masks is not None:
+            table = torch.tensor(masks, dtype=torch.bool, device=self.device)  # (T, V)
+            return lambda prefix: table[prefix.shape[1]].expand(prefix.shape[0], -1)
+
+        def per_row(prefix: torch.Tensor) -> torch.Tensor:
+            rows = [self.space.token_mask(p) for p in prefix.tolist()]
+            return torch.tensor(np.asarray(rows, dtype=bool), device=self.device)
+        return per_row
+
+    def propose(self, archs: Iterable[Arch | str], scores: Sequence[float], *, n: int = 100,
+                top_k: int = 100) -> list[Proposal]:
+        """New archs (not equivalent to any in ``archs``) by gradient steps from the top ``top_k``.
+
+        Best predicted first; each proposal carries its predicted score and the step size that
+        produced it. Fewer than ``n`` are returned when the largest step finds no more.
+        """
+        scaler = self._require_fitted()
+        archs = self._archs(archs)
+        scores = np.asarray(scores, dtype=np.float64)
+        if len(archs) != len(scores):
+            raise ScoreError(f"{len(archs)} archs but {len(scores)} scores")
+        order = np.argsort(scaler.transform(scores), kind="stable")[::-1][:top_k]
+        new = propose(self, [archs[i] for i in order], known=archs, n=n, step_sizes=self.config.step_sizes())
+        predicted = self.predict([p.arch for p in new]) if new else np.zeros(0)
+        ranked = sorted(zip(new, predicted, strict=True), key=lambda pair: scaler.transform(pair[1]), reverse=True)
+        return [Proposal(arch=p.arch, predicted=float(score), step=p.step) for p, score in ranked]
+
+    # ----------------------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``weights.pt`` then ``controller.json`` (last, so a half-written dir never loads)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path / WEIGHTS_FILE, lambda f: torch.save(self.model.state_dict(), f))
+        meta = {"format": FORMAT_VERSION, "space": self.space.name, "seed": self.seed,
+                "minimize": self.minimize, "fits": self._fits, "config": asdict(self.config),
+                "scaler": self.scaler.to_dict() if self.scaler else None}
+        _atomic_write(path / CONFIG_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | None = None) -> Controller:
+        path = Path(path)
+        try:
+            meta = json.loads((path / CONFIG_FILE).read_text())
+            state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise ModelDirError(f"{path}: not a saved controller ({err})") from None
+        config = dict(meta["config"])
+        if device is not None:
+            config["device"] = device
+        ctrl = cls(meta["space"], seed=meta["seed"], minimize=meta["minimize"], **config)
+        ctrl.model.load_state_dict(state)
+        ctrl.model.eval()
+        ctrl.scaler = TargetScaler(**meta["scaler"]) if meta["scaler"] else None
+        ctrl._fits = meta["fits"]
+        return ctrl
+
+
+def _atomic_write(path: Path, write: Callable) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)

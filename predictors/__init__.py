@@ -1,0 +1,1 @@
+"""Performance-predictor heads, ranking metrics, and fitting a predictor on existing results."""

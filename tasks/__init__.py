@@ -1,0 +1,1 @@
+"""What an architecture is evaluated on: datasets, child networks, supernets, benchmark tables."""
