@@ -1,0 +1,3 @@
+from nao.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""The ``nao`` command line. Results go to stdout (or ``--out``), progress to stderr.
+
+User errors print one line ``nao: error: ...`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from nao.errors import UserError
+from nao.spaces import get_space, list_spaces
+
+EXIT_USER_ERROR = 2
+
+
+# --------------------------------------------------------------------------------- output helpers
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, so ``path`` is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def csv_text(header: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def emit_csv(header: list[str], rows: list[list], out: str | None) -> None:
+    """CSV to ``--out`` (atomically) or to stdout."""
+    text = csv_text(header, rows)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(out), text)
+
+
+def emit_result(result: dict) -> None:
+    """The command's result as one JSON object on the last line of stdout (NaN -> null)."""
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+    print(json.dumps(clean))
+
+
+def epoch_progress(epochs: int, label: str) -> tuple[Callable[[int, float], None], tqdm]:
+    bar = tqdm(total=epochs, desc=label, unit="epoch", file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
+
+    def update(epoch: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+    return update, bar
+
+
+def fmt_score(value: float) -> str:
+    return f"{value:.6g}"
+
+
+# --------------------------------------------------------------------------------- commands
+def cmd_spaces(args: argparse.Namespace) -> None:
+    rows = []
+    for name in list_spaces():
+        space = get_space(name)
+        rows.append([name, space.seq_len, space.vocab_size, space.format(space.sample(np.random.default_rng(0)))])
+    width = max(len(r[0]) for r in rows)
+    print(f"{'name':<{width}}  seq_len  vocab  example")
+    for name, seq_len, vocab, example in rows:
+        print(f"{name:<{width}}  {seq_len:>7}  {vocab:>5}  {example}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    space = get_space(args.space)
+    rng = np.random.default_rng(args.seed)
+    seen: set = set()
+    out = []
+    for _ in range(100 * args.n + 1000):
+        if len(out) == args.n:
+            break
+        arch = space.sample(rng)
+        if space.canonical(arch) not in seen:
+            seen.add(space.canonical(arch))
+            out.append(space.format(arch))
+    if len(out) < args.n:
+        print(f"nao: only {len(out)} distinct archs found in {args.space}", file=sys.stderr)
+    sys.stdout.write("".join(line + "\n" for line in out))
+
+
+def cmd_predictor_fit(args: argparse.Namespace) -> None:
+    from nao.predictors.fit import fit_predictor
+    from nao.results import load_results
+
+    space = get_space(args.space)
+    results = load_results(args.results, space, metric=args.metric)
+    hyper = {} if args.epochs is None else {"epochs": args.epochs}
+    epochs = hyper.get("epochs", 1000)
+    update, bar = epoch_progress(epochs, f"fit {len(results.archs)} archs")
+    ctrl, report = fit_predictor(space, results.archs, results.scores, holdout=args.holdout, seed=args.seed,
+                                 minimize=args.minimize, progress=update, device=args.device, **hyper)
+    bar.close()
+    out = Path(args.out)
+    ctrl.save(out)
+    write_atomic(out / "metrics.json", json.dumps(report, indent=2) + "\n")
+    emit_result({"model": str(out), "metric": results.metric, **report})
+
+
+def cmd_predictor_score(args: argparse.Namespace) -> None:
+    from nao.controller import Controller
+    from nao.results import load_archs
+
+    ctrl = Controller.load(args.model, device=args.device)
+    archs = load_archs(args.archs, ctrl.space)
+    predicted = ctrl.predict(archs)
+    rows = [[ctrl.space.format(a), fmt_score(p)] for a, p in zip(archs, predicted, strict=True)]
+    emit_csv(["arch", "predicted"], rows, args.out)
+
+
+def cmd_propose(args: argparse.Namespace) -> None:
+    from nao.controller import Controller
+    from nao.results import load_results
+
+    ctrl = Controller.load(args.model, device=args.device)
+    results = load_results(args.results, ctrl.space, metric=args.metric)
+    proposals = ctrl.propose(results.archs, results.scores, n=args.n, top_k=args.top_k)
+    if len(proposals) < args.n:
+        print(f"nao: found {len(proposals)} new archs of the {args.n} asked for", file=sys.stderr)
+    rows = [[ctrl.space.format(p.arch), fmt_score(p.predicted), f"{p.step:g}"] for p in proposals]
+    emit_csv(["arch", "predicted", "step"], rows, args.out)
+    if args.out is not None:
+        best = proposals[0] if proposals else None
+        emit_result({"out": args.out, "proposed": len(proposals),
+                     "best_arch": ctrl.space.format(best.arch) if best else None,
+                     "best_predicted": best.predicted if best else None})
+
+
+# --------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nao", description="Neural Architecture Optimization: fit an encoder-predictor-decoder on "
+        "architecture results, rank architectures, and propose new ones by gradient steps in embedding space.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("spaces", help="list the search spaces", description="List the registered search "
+                            "spaces with their token sequence length, vocabulary size and an example arch.")
+    p.set_defaults(run=cmd_spaces)
+
+    p = commands.add_parser("sample", help="print random archs", description="Print N distinct random archs "
+                            "of SPACE, one per line, in the space's text form.")
+    p.add_argument("space", metavar="SPACE", help="search space name (see `nao spaces`)")
+    p.add_argument("-n", type=int, default=10, help="how many archs (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(run=cmd_sample)
+
+    predictor = commands.add_parser("predictor", help="fit or apply a performance predictor",
+                                    description="Fit the encoder-predictor-decoder on a results file, or "
+                                    "score archs with a fitted one.")
+    sub = predictor.add_subparsers(dest="predictor_command", required=True, metavar="SUBCOMMAND")
+    p = sub.add_parser("fit", help="fit on a results file and report held-out ranking quality",
+                       description="Fit the controller on (arch, score) rows of FILE, report kendall_tau, "
+                       "spearman, pairwise_acc, precision_at_k, mae and the decoder's reconstruction_acc on "
+                       "a random held-out share, and save the model to DIR.")
+    p.add_argument("--space", required=True, help="search space name (see `nao spaces`)")
+    p.add_argument("--results", required=True, metavar="FILE",
+                   help="CSV or JSON Lines with an `arch` column, or an `arch_pool` file with `arch_pool.perf`")
+    p.add_argument("--metric", metavar="COL", help="score column (needed when the file has several)")
+    p.add_argument("--minimize", action="store_true", help="lower scores are better (e.g. error, loss)")
+    p.add_argument("--holdout", type=float, default=0.1, metavar="FRAC",
+                   help="share of rows held out for the report (default 0.1; 0 fits on every row)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and batches")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the fitted model")
+    p.set_defaults(run=cmd_predictor_fit)
+
+    p = sub.add_parser("score", help="predict scores of archs with a fitted model",
+                       description="Write CSV `arch,predicted` for every arch of FILE.")
+    p.add_argument("--model", required=True, metavar="DIR", help="directory written by `nao predictor fit`")
+    p.add_argument("--archs", required=True, metavar="FILE",
+                   help="a results file (its `arch` column) or a text file with one arch per line")
+    p.add_argument("--out", metavar="FILE", help="CSV to write (default: stdout)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.set_defaults(run=cmd_predictor_score)
+
+    p = commands.add_parser("propose", help="propose new archs by gradient steps from the best known ones",
+                            description="Move the embeddings of the top-K archs of FILE along the gradient of "
+                            "the predicted score, decode them, and write CSV `arch,predicted,step` of up to N "
+                            "archs not in FILE, best predicted first.")
+    p.add_argument("--model", required=True, metavar="DIR", help="directory written by `nao predictor fit`")
+    p.add_argument("--results", required=True, metavar="FILE", help="known archs and their scores")
+    p.add_argument("--metric", metavar="COL", help="score column (needed when the file has several)")
+    p.add_argument("-n", type=int, default=100, help="how many new archs (default 100)")
+    p.add_argument("--top-k", type=int, default=100, metavar="K", help="start from the K best archs (default 100)")
+    p.add_argument("--out", metavar="FILE", help="CSV to write (default: stdout)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.set_defaults(run=cmd_propose)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as err:
+        print(f"nao: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("nao: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
