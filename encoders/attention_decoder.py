@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 # Returns a (B, V) boolean mask of allowed tokens given the tokens decoded so far (B, t).
@@ -14,45 +16,65 @@ MaskFn = Callable[[torch.Tensor], torch.Tensor]
 class AttentionDecoder(nn.Module):
     """1-layer LSTM decoder with Luong "general" attention (Luong et al. 2015, eq. 5-8).
 
-    The initial state is ``(h0, c0) = (embedding, embedding)``. Attention is computed from
-    the LSTM output (no input feeding), so teacher-forced training runs the whole sequence in
-    one LSTM call; greedy decoding steps through time under a grammar mask.
+    The initial state is ``(h0, c0) = (embedding, embedding)``. Like the encoder, one LSTM step
+    covers ``group_size`` tokens: it reads the previous group and emits logits for the next
+    group's tokens (for the CNN space, one ``(input, op)`` branch per step), which halves the
+    recurrent steps. Attention is computed from the LSTM output (no input feeding), so
+    teacher-forced training runs the whole sequence in one LSTM call; greedy decoding steps
+    through time under a grammar mask.
     """
 
-    def __init__(self, *, vocab_size: int, seq_len: int, hidden_dim: int, dropout: float = 0.0) -> None:
+    def __init__(self, *, vocab_size: int, seq_len: int, hidden_dim: int, group_size: int = 1,
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        if seq_len % group_size:
+            raise ValueError(f"group_size {group_size} does not divide seq_len {seq_len}")
         self.seq_len = seq_len
-        self.embedding = nn.Embedding(vocab_size, hidden_dim)
-        self.lstm = nn.LSTM(hidden_dim, hidden_dim, batch_first=True)
+        self.group_size = group_size
+        token_dim = -(-hidden_dim // group_size)  # ceil: a group's embeddings are about hidden_dim wide
+        self.embedding = nn.Embedding(vocab_size, token_dim)
+        self.lstm = nn.LSTM(token_dim * group_size, hidden_dim, batch_first=True)
         self.query = nn.Linear(hidden_dim, hidden_dim, bias=False)
         self.combine = nn.Linear(2 * hidden_dim, hidden_dim)
-        self.out = nn.Linear(hidden_dim, vocab_size)
+        self.out = nn.Linear(hidden_dim, vocab_size * group_size)
         self.dropout = nn.Dropout(dropout)
 
-    def _logits(self, lstm_out: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """lstm_out (B, T, H), memory (B, S, H) -> logits (B, T, V)."""
-        scores = torch.bmm(self.query(lstm_out), memory.transpose(1, 2))  # (B, T, S)
-        context = torch.bmm(scores.softmax(dim=-1), memory)  # (B, T, H)
-        mixed = torch.tanh(self.combine(torch.cat([context, lstm_out], dim=-1)))  # (B, T, H)
-        return self.out(self.dropout(mixed))
+    def _step_inputs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, S*G) -> LSTM inputs (B, S, G*E)."""
+        return rearrange(self.embedding(tokens), "b (s g) e -> b s (g e)", g=self.group_size)
 
-    def forward(self, inputs: torch.Tensor, embedding: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: inputs (B, T) = [SOS] + target[:-1] -> logits (B, T, V)."""
-        state = (embedding.unsqueeze(0).contiguous(), embedding.unsqueeze(0).contiguous())  # (1, B, H) each
-        lstm_out, _ = self.lstm(self.dropout(self.embedding(inputs)), state)  # (B, T, H)
+    def _logits(self, lstm_out: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """lstm_out (B, S, H), memory (B, M, H) -> logits (B, S*G, V)."""
+        scores = torch.bmm(self.query(lstm_out), memory.transpose(1, 2))  # (B, S, M)
+        context = torch.bmm(scores.softmax(dim=-1), memory)  # (B, S, H)
+        mixed = torch.tanh(self.combine(torch.cat([context, lstm_out], dim=-1)))  # (B, S, H)
+        logits = self.out(self.dropout(mixed))  # (B, S, G*V)
+        return rearrange(logits, "b s (g v) -> b (s g) v", g=self.group_size)
+
+    @staticmethod
+    def _initial_state(embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h0 = embedding.unsqueeze(0).contiguous()  # (1, B, H)
+        return h0, h0
+
+    def forward(self, targets: torch.Tensor, embedding: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: targets (B, T) -> logits (B, T, V); step s reads group s-1 (SOS first)."""
+        inputs = F.pad(targets[:, : -self.group_size], (self.group_size, 0), value=0)  # (B, T)
+        lstm_out, _ = self.lstm(self._step_inputs(inputs), self._initial_state(embedding))  # (B, S, H)
         return self._logits(lstm_out, memory)
 
     @torch.no_grad()
     def greedy(self, embedding: torch.Tensor, memory: torch.Tensor, mask_fn: MaskFn, sos: int = 0) -> torch.Tensor:
         """Batched greedy decoding; only tokens allowed by ``mask_fn`` are emitted. -> (B, T) long."""
-        batch = embedding.shape[0]
-        state = (embedding.unsqueeze(0).contiguous(), embedding.unsqueeze(0).contiguous())
-        token = torch.full((batch, 1), sos, dtype=torch.long, device=embedding.device)
+        batch, group = embedding.shape[0], self.group_size
+        state = self._initial_state(embedding)
+        previous = torch.full((batch, group), sos, dtype=torch.long, device=embedding.device)
         decoded = torch.empty((batch, self.seq_len), dtype=torch.long, device=embedding.device)
-        for t in range(self.seq_len):
-            lstm_out, state = self.lstm(self.embedding(token), state)  # (B, 1, H)
-            logits = self._logits(lstm_out, memory)[:, 0]  # (B, V)
-            logits = logits.masked_fill(~mask_fn(decoded[:, :t]), float("-inf"))
-            token = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-            decoded[:, t] = token[:, 0]
+        for start in range(0, self.seq_len, group):
+            lstm_out, state = self.lstm(self._step_inputs(previous), state)  # (B, 1, H)
+            logits = self._logits(lstm_out, memory)  # (B, G, V)
+            for g in range(group):
+                t = start + g
+                allowed = mask_fn(decoded[:, :t])
+                decoded[:, t] = logits[:, g].masked_fill(~allowed, float("-inf")).argmax(dim=-1)
+            previous = decoded[:, start:start + group]
         return decoded

@@ -122,7 +122,7 @@ class Controller:
         pool_sizes = np.array([len(p) for p in pools])
         flat = torch.tensor(np.concatenate(pools), device=self.device)  # (sum of pool sizes, T)
         offsets = np.concatenate([[0], np.cumsum(pool_sizes)[:-1]])
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         n = len(archs)
         losses = {}
         with torch.random.fork_rng(devices=[]):

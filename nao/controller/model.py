@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nao.encoders import AttentionDecoder, LSTMEncoder
 from nao.encoders.lstm_encoder import pool
 from nao.predictors.mlp import MLPPredictor
-from nao.spaces.base import SOS
 
 
 class EncoderPredictorDecoder(nn.Module):
@@ -21,13 +19,13 @@ class EncoderPredictorDecoder(nn.Module):
         self.encoder = LSTMEncoder(vocab_size=vocab_size, seq_len=seq_len, embedding_dim=embedding_dim,
                                    hidden_dim=hidden_dim, group_size=group_size, dropout=dropout)
         self.predictor = MLPPredictor(input_dim=hidden_dim, layers=mlp_layers, width=mlp_dim, dropout=dropout)
-        self.decoder = AttentionDecoder(vocab_size=vocab_size, seq_len=seq_len, hidden_dim=hidden_dim)
+        self.decoder = AttentionDecoder(vocab_size=vocab_size, seq_len=seq_len, hidden_dim=hidden_dim,
+                                        group_size=group_size)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T) -> predicted score (B,), decoder logits (B, T, V) under teacher forcing."""
         outputs, embedding = self.encoder(tokens)  # (B, S, H), (B, H)
-        decoder_inputs = F.pad(tokens[:, :-1], (1, 0), value=SOS)  # (B, T): [SOS] + target[:-1]
-        return self.predictor(embedding), self.decoder(decoder_inputs, embedding, outputs)
+        return self.predictor(embedding), self.decoder(tokens, embedding, outputs)
 
     def predict(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) -> predicted score (B,)."""

@@ -24,8 +24,8 @@ class SearchSpace(ABC):
     """A family of architectures with a token grammar.
 
     Subclasses set ``name``, ``seq_len`` and ``vocab_size`` (token 0 included) and implement
-    the abstract methods. ``group_size`` is how many consecutive tokens form one encoder step
-    (e.g. an ``(input, op)`` pair); it must divide ``seq_len``.
+    the abstract methods. ``group_size`` is how many consecutive tokens one encoder or decoder
+    step reads or writes (e.g. the 4 tokens of a CNN node); it must divide ``seq_len``.
     """
 
     name: str

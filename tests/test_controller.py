@@ -1,0 +1,143 @@
+"""The controller: joint training, prediction, gradient-step proposals, determinism, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import SMALL
+
+import nao
+from nao.errors import ScoreError
+from nao.predictors.metrics import kendall_tau
+from nao.spaces import NB201Space
+
+
+def test_fitted_controller_ranks_its_training_archs(fitted, nb201_table):
+    archs, scores = zip(*nb201_table, strict=True)
+    predicted = fitted.predict(archs)
+    assert predicted.shape == (len(archs),)
+    assert kendall_tau(np.array(scores), predicted) > 0.6
+    assert abs(predicted.mean() - np.mean(scores)) < np.std(scores)  # same scale as the scores
+
+
+def test_predict_accepts_text_forms(fitted, nb201_table):
+    archs = [arch for arch, _ in nb201_table[:5]]
+    texts = [fitted.space.format(a) for a in archs]
+    np.testing.assert_array_equal(fitted.predict(texts), fitted.predict(archs))
+
+
+def test_proposals_are_valid_distinct_unknown_and_best_first(fitted, nb201_table):
+    archs, scores = zip(*nb201_table, strict=True)
+    proposals = fitted.propose(archs, scores, n=30, top_k=20)
+    space = fitted.space
+    assert 0 < len(proposals) <= 30
+    known = {space.canonical(a) for a in archs}
+    keys = [space.canonical(p.arch) for p in proposals]
+    assert len(set(keys)) == len(keys)
+    assert not known & set(keys)
+    for p in proposals:
+        assert space.from_tokens(space.to_tokens(p.arch)) == p.arch
+        assert p.step in set(np.round(fitted.config.step_sizes(), 12).tolist()) or np.isclose(
+            fitted.config.step_sizes(), p.step).any()
+    predicted = [p.predicted for p in proposals]
+    assert predicted == sorted(predicted, reverse=True)
+    np.testing.assert_allclose(predicted, fitted.predict([p.arch for p in proposals]))
+
+
+def test_proposals_beat_the_average_known_arch(fitted, nb201_table):
+    from nao.tasks.synthetic import SyntheticBenchmark
+
+    bench = SyntheticBenchmark(fitted.space)
+    archs, scores = zip(*nb201_table, strict=True)
+    proposals = fitted.propose(archs, scores, n=20, top_k=20)
+    assert np.mean([bench.score(p.arch) for p in proposals]) > np.mean(scores)
+
+
+def test_minimize_treats_lower_scores_as_better(nb201_table):
+    archs, scores = zip(*nb201_table, strict=True)
+    errors = 100.0 - np.array(scores)
+    ctrl = nao.Controller("nb201", seed=3, minimize=True, **SMALL)
+    ctrl.fit(archs, errors, epochs=300)
+    assert kendall_tau(errors, ctrl.predict(archs)) > 0.6
+    proposals = ctrl.propose(archs, errors, n=10, top_k=20)
+    predicted = [p.predicted for p in proposals]
+    assert predicted == sorted(predicted)  # best (lowest error) first
+
+
+def test_same_seed_gives_the_same_model_and_proposals(nb201_table):
+    archs, scores = zip(*nb201_table[:40], strict=True)
+    runs = []
+    for _ in range(2):
+        ctrl = nao.Controller("nb201", seed=7, **SMALL)
+        ctrl.fit(archs, scores, epochs=20)
+        runs.append((ctrl.predict(archs), ctrl.propose(archs, scores, n=10, top_k=10)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+def test_fit_leaves_the_global_torch_rng_alone(nb201_table):
+    archs, scores = zip(*nb201_table[:20], strict=True)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    nao.Controller("nb201", seed=0, **SMALL).fit(archs, scores, epochs=2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_saved_and_loaded_controller_predicts_and_proposes_identically(fitted, nb201_table, tmp_path):
+    archs, scores = zip(*nb201_table, strict=True)
+    fitted.save(tmp_path / "model")
+    loaded = nao.Controller.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.predict(archs), fitted.predict(archs))
+    assert loaded.propose(archs, scores, n=10) == fitted.propose(archs, scores, n=10)
+    assert loaded.config == fitted.config
+
+
+def test_teacher_forced_decoding_agrees_with_greedy_decoding(fitted, nb201_table):
+    """Training runs the decoder in one call; it must see what step-by-step decoding sees."""
+    archs = [arch for arch, _ in nb201_table[:50]]
+    model = fitted.model
+    with torch.no_grad():
+        outputs, embedding = model.encoder(fitted._tokens(archs))
+        greedy = model.decoder.greedy(embedding, outputs, fitted.mask_fn())
+        logits = model.decoder(greedy, embedding, outputs)  # (B, T, V)
+    masks = torch.tensor(fitted.space.position_masks())
+    forced = logits.masked_fill(~masks, float("-inf")).argmax(dim=-1)
+    assert torch.equal(forced, greedy)
+
+
+def test_fitting_long_enough_reconstructs_the_training_archs(nb201_table):
+    archs = [arch for arch, _ in nb201_table[:32]]
+    ctrl = nao.Controller("nb201", seed=0, **SMALL)
+    ctrl.fit(archs, np.arange(len(archs), dtype=float), epochs=600)
+    tokens = np.array([ctrl.space.to_tokens(a) for a in archs])
+    assert (ctrl.reconstruct(archs) == tokens).all(axis=1).mean() > 0.9
+
+
+@pytest.mark.parametrize("scores, message", [
+    ([90.0, 90.0, 90.0], "all 3 scores are equal"),
+    ([90.0, float("nan"), 80.0], "NaN"),
+    ([90.0], "at least 2"),
+])
+def test_unusable_scores_are_refused_clearly(nb201_table, scores, message):
+    archs = [arch for arch, _ in nb201_table[:len(scores)]]
+    with pytest.raises(ScoreError, match=message):
+        nao.Controller("nb201", **SMALL).fit(archs, scores, epochs=1)
+
+
+def test_unknown_hyperparameter_is_rejected():
+    with pytest.raises(TypeError, match="hiden_dim"):
+        nao.Controller("nb201", hiden_dim=3)
+
+
+def test_a_user_space_works_without_touching_the_controller():
+    space = NB201Space(n_nodes=3, name="tiny-nb201")
+    nao.register_space(space, overwrite=True)
+    rng = np.random.default_rng(0)
+    archs = list({space.sample(rng) for _ in range(60)})
+    scores = [sum(a) + 0.1 * a[0] for a in archs]
+    ctrl = nao.Controller("tiny-nb201", seed=0, **SMALL)
+    ctrl.fit(archs, scores, epochs=50)
+    assert all(space.canonical(p.arch) not in {space.canonical(a) for a in archs}
+               for p in ctrl.propose(archs, scores, n=5))
