@@ -267,8 +267,8 @@ def test_nb201_without_none_has_no_equivalences():
 
 def test_nao_cnn_layouts():
     small, large = get_space("nao-cnn"), get_space("nao-cnn-large")
-    assert (small.seq_len, small.vocab_size, small.group_size) == (40, 12, 2)
-    assert (large.seq_len, large.vocab_size, large.group_size) == (40, 18, 2)
+    assert (small.seq_len, small.vocab_size, small.group_size) == (40, 12, 4)
+    assert (large.seq_len, large.vocab_size, large.group_size) == (40, 18, 4)
     assert small.op_names[0] == "sep_conv_3x3" and small.op_names[4] == "identity"
     assert large.op_names[0] == "identity" and large.op_names[10] == "avg_pool_5x5"
     masks = small.position_masks()
