@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +55,22 @@ def emit_result(result: dict) -> None:
     print(json.dumps(clean))
 
 
-def epoch_progress(epochs: int, label: str) -> tuple[Callable[[int, float], None], tqdm]:
-    bar = tqdm(total=epochs, desc=label, unit="epoch", file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
+class EpochProgress:
+    """A tqdm bar on stderr, opened at the first epoch (so an early user error prints alone)."""
 
-    def update(epoch: int, loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-    return update, bar
+    def __init__(self, epochs: int, label: str) -> None:
+        self.epochs, self.label, self.bar = epochs, label, None
+
+    def __call__(self, epoch: int, loss: float) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=self.epochs, desc=self.label, unit="epoch", file=sys.stderr, mininterval=1.0,
+                            dynamic_ncols=True)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def fmt_score(value: float) -> str:
@@ -99,17 +107,20 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_predictor_fit(args: argparse.Namespace) -> None:
+    from nao.controller import ControllerConfig
     from nao.predictors.fit import fit_predictor
     from nao.results import load_results
 
     space = get_space(args.space)
     results = load_results(args.results, space, metric=args.metric)
     hyper = {} if args.epochs is None else {"epochs": args.epochs}
-    epochs = hyper.get("epochs", 1000)
-    update, bar = epoch_progress(epochs, f"fit {len(results.archs)} archs")
-    ctrl, report = fit_predictor(space, results.archs, results.scores, holdout=args.holdout, seed=args.seed,
-                                 minimize=args.minimize, progress=update, device=args.device, **hyper)
-    bar.close()
+    epochs = hyper.get("epochs", ControllerConfig.epochs)
+    progress = EpochProgress(epochs, f"fit {len(results.archs)} archs")
+    try:
+        ctrl, report = fit_predictor(space, results.archs, results.scores, holdout=args.holdout, seed=args.seed,
+                                     minimize=args.minimize, progress=progress, device=args.device, **hyper)
+    finally:
+        progress.close()
     out = Path(args.out)
     ctrl.save(out)
     write_atomic(out / "metrics.json", json.dumps(report, indent=2) + "\n")
