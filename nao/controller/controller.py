@@ -43,6 +43,7 @@ class ControllerConfig:
     max_equivalents: int = 64  # equivalents kept per arch for augmentation
     max_step: float = 2.0  # proposals move encoder outputs by up to this (RMS, on the unit sphere)
     n_steps: int = 20  # step sizes max_step/n_steps, 2*max_step/n_steps, ..., max_step
+    candidate_factor: float = 1.0  # decode up to factor * n new archs, keep the n best predicted
     device: str = "auto"  # "auto" = CUDA when present, else CPU
 
     def step_sizes(self) -> np.ndarray:
@@ -192,8 +193,9 @@ class Controller:
                 top_k: int = 100) -> list[Proposal]:
         """New archs (not equivalent to any in ``archs``) by gradient steps from the top ``top_k``.
 
-        Best predicted first; each proposal carries its predicted score and the step size that
-        produced it. Fewer than ``n`` are returned when the largest step finds no more.
+        Step sizes grow until ``candidate_factor * n`` new archs are decoded (or the largest step
+        is reached); the ``n`` with the best predicted scores are returned, best first, each
+        with its predicted score and the step size that produced it.
         """
         scaler = self._require_fitted()
         archs = self._archs(archs)
@@ -201,10 +203,11 @@ class Controller:
         if len(archs) != len(scores):
             raise ScoreError(f"{len(archs)} archs but {len(scores)} scores")
         order = np.argsort(scaler.transform(scores), kind="stable")[::-1][:top_k]
-        new = propose(self, [archs[i] for i in order], known=archs, n=n, step_sizes=self.config.step_sizes())
+        wanted = max(n, int(np.ceil(self.config.candidate_factor * n)))
+        new = propose(self, [archs[i] for i in order], known=archs, n=wanted, step_sizes=self.config.step_sizes())
         predicted = self.predict([p.arch for p in new]) if new else np.zeros(0)
         ranked = sorted(zip(new, predicted, strict=True), key=lambda pair: scaler.transform(pair[1]), reverse=True)
-        return [Proposal(arch=p.arch, predicted=float(score), step=p.step) for p, score in ranked]
+        return [Proposal(arch=p.arch, predicted=float(score), step=p.step) for p, score in ranked[:n]]
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
