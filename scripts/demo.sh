@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The quick start: a predictor fitted on a synthetic NB201 results table (no download needed),
+# its held-out ranking report, and 10 new architectures proposed by gradient steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/demo}
+python3 scripts/make_synthetic_results.py --space nb201 -n 300 --out "$OUT/results.csv"
+nao predictor fit --space nb201 --results "$OUT/results.csv" --holdout 0.2 --epochs 300 --out "$OUT/model"
+nao propose --model "$OUT/model" --results "$OUT/results.csv" -n 10 --out "$OUT/proposals.csv"
+cat "$OUT/proposals.csv"
