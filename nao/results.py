@@ -18,7 +18,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class Results:
     scores: np.ndarray  # (N,) float64
     metric: str
     path: Path
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # other columns asked for, (N,) each
 
 
 @dataclass(frozen=True)
@@ -48,26 +49,37 @@ class _Table:
     rows: list[tuple[int, dict[str, object]]]
 
 
-def load_results(path: str | Path, space: SearchSpace, *, metric: str | None = None) -> Results:
+def load_results(path: str | Path, space: SearchSpace, *, metric: str | None = None,
+                 extra: Sequence[str] = ()) -> Results:
     """Archs and scores from a ``.csv``, ``.jsonl`` or ``arch_pool`` + ``.perf`` file.
 
     ``metric`` names the score column; ``None`` picks the only numeric column besides ``arch``.
     An arch listed twice with the same score is kept once (the first); with different scores it is
     an error. Archs that differ but share ``space.canonical`` are all kept: benchmark tables list
-    such equivalent cells separately, each with its own measured score.
+    such equivalent cells separately, each with its own measured score. ``extra`` names more
+    numeric columns to read (e.g. a metric that is reported but not searched on).
     """
     path = Path(path)
     if _is_table(path):
         table = _read_table(path)
         column = _pick_metric(path, table, metric)
+        extra_columns = [_pick_metric(path, table, name) for name in extra]
         entries = [
             (line, _parse_arch(path, line, row.get("arch"), space), _to_score(path, line, column, row))
             for line, row in table.rows
         ]
+        extras = {name: np.array([_to_score(path, line, name, row) for line, row in table.rows])
+                  for name in extra_columns}
     else:
+        if extra:
+            raise ResultsFileError(f"{path}: an arch pool has a single metric; no column {extra[0]!r}")
         column = POOL_METRIC
         entries = _read_pool(path, space, metric)
-    return _merge_duplicates(path, entries, column)
+        extras = {}
+    kept = _merge_duplicates(path, entries, column)
+    return Results(archs=[entries[i][1] for i in kept],
+                   scores=np.array([entries[i][2] for i in kept], dtype=np.float64), metric=column, path=path,
+                   extra={name: values[kept] for name, values in extras.items()})
 
 
 def load_archs(path: str | Path, space: SearchSpace) -> list[Arch]:
@@ -266,12 +278,12 @@ def _read_pool(path: Path, space: SearchSpace, metric: str | None) -> list[tuple
     return entries
 
 
-def _merge_duplicates(path: Path, entries: Sequence[tuple[int, Arch, float]], metric: str) -> Results:
-    """Drop repeated archs with the same score; conflicting scores are an error naming both lines."""
+def _merge_duplicates(path: Path, entries: Sequence[tuple[int, Arch, float]], metric: str) -> list[int]:
+    """Indices of the entries to keep: repeated archs with the same score are dropped, conflicting
+    scores are an error naming both lines."""
     first: dict[Arch, tuple[int, float]] = {}
-    archs: list[Arch] = []
-    scores: list[float] = []
-    for line, arch, score in entries:
+    kept: list[int] = []
+    for index, (line, arch, score) in enumerate(entries):
         if arch in first:
             first_line, first_score = first[arch]
             if score != first_score:
@@ -281,6 +293,5 @@ def _merge_duplicates(path: Path, entries: Sequence[tuple[int, Arch, float]], me
                 )
             continue
         first[arch] = (line, score)
-        archs.append(arch)
-        scores.append(score)
-    return Results(archs=archs, scores=np.asarray(scores, dtype=np.float64), metric=metric, path=path)
+        kept.append(index)
+    return kept
