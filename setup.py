@@ -27,7 +27,7 @@ setup(
     description="Neural Architecture Optimization: encoder, predictor, decoder and search loops",
     python_requires=">=3.10",
     package_dir=PACKAGE_DIRS,
-    packages=["nao", "nao.spaces", "nao.controller", "nao.encoders", "nao.predictors", "nao.tasks"],
+    packages=["nao", "nao.spaces", "nao.controller", "nao.search", "nao.encoders", "nao.predictors", "nao.tasks"],
     install_requires=["torch>=2.2", "numpy>=1.23", "einops>=0.6", "pyyaml>=6", "tqdm>=4.60"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["nao = nao.cli:main"]},

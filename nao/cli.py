@@ -156,6 +156,14 @@ def cmd_propose(args: argparse.Namespace) -> None:
                      "best_predicted": best.predicted if best else None})
 
 
+def cmd_search(args: argparse.Namespace) -> None:
+    from nao.search import load_config, run_search
+
+    config = load_config(args.config, args.overrides)
+    out = args.out or str(Path("runs") / f"{Path(args.config).stem}-{config.strategy}-seed{config.seed}")
+    emit_result(run_search(config, out, resume=args.resume))
+
+
 # --------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -216,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="CSV to write (default: stdout)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.set_defaults(run=cmd_propose)
+    p = commands.add_parser("search", help="run (or resume) a search", description="Run a search from a YAML "
+                            "config with `key=value` overrides (dotted keys, e.g. evaluator.path=FILE). The run "
+                            "directory holds config.yaml, history.jsonl (one line per evaluated arch), state.json "
+                            "and controller checkpoints; a killed run continues with --resume.")
+    p.add_argument("config", metavar="CONFIG.yaml", help="search config (see configs/)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. budget=100 seed=3")
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/CONFIG-STRATEGY-seedSEED)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if empty)")
+    p.set_defaults(run=cmd_search)
     return parser
 
 

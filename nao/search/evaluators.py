@@ -1,0 +1,67 @@
+"""Evaluators: what an arch scores. One evaluator and one budget are shared by every strategy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from nao.errors import UserError
+from nao.results import load_results
+from nao.spaces.base import Arch, SearchSpace
+
+
+@dataclass
+class EvaluatorConfig:
+    type: str = "table"  # table (more types come with the CNN/RNN tasks)
+    path: str | None = None  # table: the results file used as a benchmark
+    metric: str | None = None  # searched on
+    report_metric: str | None = None  # reported only (e.g. test accuracy), never searched on
+    minimize: bool = False  # lower metric is better
+
+
+class Evaluator(Protocol):
+    metric: str
+    report_metric: str | None
+    minimize: bool
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """The arch's metrics (``metric`` and, when there is one, ``report_metric``)."""
+
+    def candidates(self) -> list[Arch] | None:
+        """Every arch this evaluator can score, or ``None`` when it scores the whole space."""
+
+
+class TableEvaluator:
+    """A results file used as a benchmark: evaluating an arch is a lookup."""
+
+    def __init__(self, space: SearchSpace, config: EvaluatorConfig) -> None:
+        if not config.path:
+            raise UserError("evaluator.path is required for evaluator.type=table (a results file)")
+        extra = [config.report_metric] if config.report_metric else []
+        results = load_results(Path(config.path).expanduser(), space, metric=config.metric, extra=extra)
+        self.metric = results.metric
+        self.report_metric = config.report_metric
+        self.minimize = config.minimize
+        reported = results.extra.get(config.report_metric)
+        self._rows = {
+            arch: {self.metric: float(score)} | ({self.report_metric: float(reported[i])} if extra else {})
+            for i, (arch, score) in enumerate(zip(results.archs, results.scores, strict=True))
+        }
+        self._archs = list(self._rows)
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        return dict(self._rows[arch])
+
+    def candidates(self) -> list[Arch]:
+        return self._archs
+
+
+EVALUATORS: dict[str, Callable[[SearchSpace, EvaluatorConfig], Evaluator]] = {"table": TableEvaluator}
+
+
+def make_evaluator(space: SearchSpace, config: EvaluatorConfig) -> Evaluator:
+    if config.type not in EVALUATORS:
+        raise UserError(f"unknown evaluator.type {config.type!r} (known: {', '.join(sorted(EVALUATORS))})")
+    return EVALUATORS[config.type](space, config)

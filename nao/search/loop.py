@@ -1,0 +1,137 @@
+"""``nao search``: one strategy, one evaluator, one budget, one crash-proof run directory."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from nao.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from nao.errors import UserError
+from nao.search.evaluators import EvaluatorConfig, make_evaluator
+from nao.search.rundir import CONFIG, Record, RunDir
+from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig
+from nao.spaces import get_space
+
+
+@dataclass
+class SearchConfig:
+    space: str = "nb201"
+    strategy: str = "nao"  # nao | random | evolution
+    budget: int = 150  # number of evaluated archs
+    seed: int = 0
+    device: str = "auto"
+    logger: str = "none"  # none | wandb
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    nao: NAOConfig = field(default_factory=NAOConfig)
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+
+
+def load_config(path: str | Path | None, overrides: list[str]) -> SearchConfig:
+    data = load_yaml(path) if path is not None else {}
+    config = from_dict(SearchConfig, apply_overrides(data, overrides))
+    if config.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy: unknown {config.strategy!r} (known: {', '.join(sorted(STRATEGIES))})")
+    if config.budget < 1:
+        raise ConfigError(f"budget: must be at least 1, got {config.budget}")
+    return config
+
+
+def _config_text(config: SearchConfig) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def _first_difference(saved: dict, current: dict, where: str = "") -> str | None:
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        path = f"{where}.{key}" if where else key
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _first_difference(a, b, path)
+            if found:
+                return found
+        elif a != b:
+            return f"{path}: {a!r} in the run, {b!r} now"
+    return None
+
+
+def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
+               progress: bool = True, on_evaluated: Callable[[Record], None] | None = None) -> dict:
+    """Run (or resume) a search into ``out``; returns the final summary (also the CLI's JSON line)."""
+    run = RunDir(out)
+    has_run = (run.path / CONFIG).exists()
+    if has_run and not resume:
+        raise UserError(f"{run.path} already holds a run: add --resume to continue it, or choose another --out")
+    run.lock()
+    try:
+        if has_run:
+            difference = _first_difference(yaml.safe_load((run.path / CONFIG).read_text()), to_dict(config))
+            if difference:
+                raise UserError(f"--resume with a different config ({difference})")
+        else:
+            run.write_text(CONFIG, _config_text(config))
+        return _loop(config, run, progress=progress, on_evaluated=on_evaluated)
+    finally:
+        run.unlock()
+
+
+def _loop(config: SearchConfig, run: RunDir, *, progress: bool, on_evaluated) -> dict:
+    space = get_space(config.space)
+    evaluator = make_evaluator(space, config.evaluator)
+    strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
+    history = run.read_history()
+    evaluated = [_as_evaluated(space, evaluator.metric, r) for r in history]
+    done = {space.canonical(e.arch) for e in evaluated}
+    state = run.load_state()
+    pending: list[Candidate] = []
+    if state is not None:
+        strategy.load_state_dict(state["strategy"])
+        pending = [Candidate(space.parse(c["arch"]), c["source"], c["predicted"]) for c in state["pending"]]
+    bar = tqdm(total=config.budget, initial=len(history), desc=f"{config.strategy} search", unit="arch",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    try:
+        while len(history) < config.budget:
+            pending = [c for c in pending if space.canonical(c.arch) not in done]
+            if not pending:
+                pending = strategy.next_batch(evaluated, config.budget - len(history))
+                run.save_state({"strategy": strategy.state_dict(), "pending": [
+                    {"arch": space.format(c.arch), "source": c.source, "predicted": c.predicted} for c in pending]})
+            for candidate in pending:
+                started = time.perf_counter()
+                metrics = evaluator.evaluate(candidate.arch)
+                record = Record(arch=space.format(candidate.arch), metrics=metrics, iteration=strategy.iteration,
+                                source=candidate.source, predicted=candidate.predicted,
+                                seconds=round(time.perf_counter() - started, 6))
+                run.append(record)
+                history.append(record)
+                evaluated.append(_as_evaluated(space, evaluator.metric, record))
+                done.add(space.canonical(candidate.arch))
+                bar.update(1)
+                bar.set_postfix(iteration=strategy.iteration, best=f"{_best(history, evaluator)[1]:.4g}",
+                                refresh=False)
+                if on_evaluated is not None:
+                    on_evaluated(record)
+            pending = []
+    finally:
+        bar.close()
+    best, best_value = _best(history, evaluator)
+    summary = {"run_dir": str(run.path), "strategy": config.strategy, "evaluated": len(history),
+               "best_arch": best.arch, "best_metric": best_value}
+    if evaluator.report_metric:
+        summary["best_report_metric"] = best.metrics[evaluator.report_metric]
+    return summary
+
+
+def _as_evaluated(space, metric: str, record: Record) -> Evaluated:
+    return Evaluated(space.parse(record.arch), record.metrics[metric])
+
+
+def _best(history: list[Record], evaluator) -> tuple[Record, float]:
+    values = np.array([r.metrics[evaluator.metric] for r in history])
+    index = int(np.argmin(values) if evaluator.minimize else np.argmax(values))
+    return history[index], float(values[index])

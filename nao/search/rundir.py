@@ -1,0 +1,108 @@
+"""The run directory: resolved config, append-only history, atomic state, lock.
+
+``history.jsonl`` gets one line per finished evaluation, flushed and fsynced before the next
+starts, so a kill loses at most the evaluation in progress. ``state.json`` is replaced
+atomically at every stage boundary. The lock is an ``flock`` on ``lock``: the kernel drops it
+when its process dies, so a killed run never blocks ``--resume``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nao.errors import UserError
+
+HISTORY = "history.jsonl"
+STATE = "state.json"
+CONFIG = "config.yaml"
+LOCK = "lock"
+
+
+@dataclass
+class Record:
+    """One evaluated arch."""
+
+    arch: str  # text form
+    metrics: dict[str, float]
+    iteration: int
+    source: str  # which strategy step produced it: seed, nao, random-fill, random, mutation, ...
+    predicted: float | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class RunDir:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._lock_file = None
+
+    def lock(self) -> None:
+        """Hold the run's lock for this process's lifetime; refuse if a live process holds it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held open until the process ends
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(f"{self.path} is in use by a running search (pid {owner})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # ------------------------------------------------------------------ history
+    def read_history(self) -> list[Record]:
+        """Finished evaluations; a last line cut short by a kill is dropped (and truncated)."""
+        path = self.path / HISTORY
+        if not path.exists():
+            return []
+        records, good_bytes = [], 0
+        with open(path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break
+                try:
+                    records.append(Record(**json.loads(raw)))
+                except (ValueError, TypeError):
+                    break
+                good_bytes += len(raw)
+        if good_bytes != path.stat().st_size:
+            with open(path, "r+b") as f:
+                f.truncate(good_bytes)
+        return records
+
+    def append(self, record: Record) -> None:
+        with open(self.path / HISTORY, "a") as f:
+            f.write(json.dumps(asdict(record)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    # ------------------------------------------------------------------ state and files
+    def load_state(self) -> dict | None:
+        path = self.path / STATE
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def save_state(self, state: dict) -> None:
+        self.write_text(STATE, json.dumps(state))
+
+    def write_text(self, name: str, text: str) -> None:
+        """Atomic: a reader (or a kill) sees the old file or the new one, never half of one."""
+        target = self.path / name
+        tmp = target.with_name(f".{target.name}.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)

@@ -1,0 +1,200 @@
+"""Search strategies over one evaluator and one budget: ``nao``, ``random``, ``evolution``.
+
+A strategy is asked for the next batch of archs given the history so far. Every decision it
+makes is a function of its seed, its saved state and the history, so a resumed run repeats the
+uninterrupted run exactly: its state (RNG state, iteration, controller checkpoint) is saved by
+the search loop together with the batch it produced.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nao.controller import Controller
+from nao.errors import UserError
+from nao.search.evaluators import Evaluator
+from nao.spaces.base import Arch, SearchSpace
+
+
+@dataclass(frozen=True)
+class Candidate:
+    arch: Arch
+    source: str
+    predicted: float | None = None
+
+
+@dataclass
+class Evaluated:
+    """What a strategy sees of one finished evaluation."""
+
+    arch: Arch
+    score: float  # the searched metric
+
+
+@dataclass
+class NAOConfig:
+    """Algorithm 1 of the NAO paper over a shared budget."""
+
+    seed_archs: int = 50  # random archs evaluated before the first controller fit
+    new_per_iteration: int = 25  # archs evaluated per iteration (proposals, then random fill)
+    top_k: int = 25  # proposals start from the top-k evaluated archs
+    epochs: int = 1000  # controller epochs per iteration (warm-started across iterations)
+    controller: dict = field(default_factory=dict)  # nao.ControllerConfig keyword arguments
+
+
+@dataclass
+class EvolutionConfig:
+    """Regularized evolution (Real et al. 2019)."""
+
+    population: int = 20  # the newest `population` evaluated archs are alive
+    tournament: int = 5  # parent = best of this many drawn from the population
+
+
+class Strategy(ABC):
+    """``config`` is the whole ``SearchConfig``: each strategy reads its own section."""
+
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
+        self.space = space
+        self.evaluator = evaluator
+        self.rng = np.random.default_rng(config.seed)
+        self.seed = config.seed
+        self.run_path = run_path
+        self.iteration = 0
+        self._pool = evaluator.candidates()
+        self._pool_set = set(self._pool) if self._pool is not None else None
+
+    @abstractmethod
+    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
+        """Archs to evaluate next: distinct, not equivalent to any in ``history``, at most ``remaining``."""
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "iteration": self.iteration}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.iteration = state["iteration"]
+
+    # ------------------------------------------------------------------ shared helpers
+    def sample(self) -> Arch:
+        if self._pool is not None:
+            return self._pool[int(self.rng.integers(len(self._pool)))]
+        return self.space.sample(self.rng)
+
+    def random_new(self, n: int, seen: set, source: str) -> list[Candidate]:
+        """``n`` random archs, none equivalent to ``seen`` (which is updated)."""
+        found: list[Candidate] = []
+        for _ in range(1000 * n + 10_000):
+            if len(found) == n:
+                return found
+            arch = self.sample()
+            key = self.space.canonical(arch)
+            if key not in seen:
+                seen.add(key)
+                found.append(Candidate(arch, source))
+        raise UserError(f"found only {len(found)} of {n} new archs: the space or table is exhausted")
+
+    def seen(self, history: Sequence[Evaluated]) -> set:
+        return {self.space.canonical(h.arch) for h in history}
+
+    def evaluable(self, arch: Arch) -> bool:
+        return self._pool_set is None or arch in self._pool_set
+
+    def better(self, scores: np.ndarray) -> np.ndarray:
+        """Scores oriented so that higher is better."""
+        return -scores if self.evaluator.minimize else scores
+
+
+class RandomStrategy(Strategy):
+    """Uniform random archs, without repeats (by canonical form)."""
+
+    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
+        self.iteration += 1
+        return self.random_new(remaining, self.seen(history), "random")
+
+
+class EvolutionStrategy(Strategy):
+    """Regularized evolution: the parent is the best of a random tournament among the newest
+    ``population`` archs; its mutation is evaluated; the oldest arch leaves the population
+    (the population is simply the newest ``population`` entries of the history)."""
+
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
+        super().__init__(space, evaluator, config, run_path)
+        self.config: EvolutionConfig = config.evolution
+
+    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
+        seen = self.seen(history)
+        if len(history) < self.config.population:
+            return self.random_new(min(remaining, self.config.population - len(history)), seen, "random")
+        self.iteration += 1
+        population = history[-self.config.population:]
+        picks = self.rng.choice(len(population), min(self.config.tournament, len(population)), replace=False)
+        parent = max((population[i] for i in picks), key=lambda h: self.better(np.array(h.score)))
+        for _ in range(1000):
+            child = self.space.mutate(parent.arch, self.rng)
+            if self.space.canonical(child) not in seen and self.evaluable(child):
+                return [Candidate(child, "mutation")]
+        return self.random_new(1, seen, "random")  # every mutation of the parent is known
+
+
+class NAOStrategy(Strategy):
+    """Seed pool, then per iteration: fit the controller on everything evaluated (warm start),
+    propose new archs from the top-k by gradient steps, fill up with random archs if short."""
+
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
+        super().__init__(space, evaluator, config, run_path)
+        self.config: NAOConfig = config.nao
+        self.device = config.device
+        self.controller: Controller | None = None
+        self.checkpoint: str | None = None  # relative to the run dir
+        self.last_fit: dict = {}
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"checkpoint": self.checkpoint}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.checkpoint = state["checkpoint"]
+        self.controller = None  # loaded from the checkpoint when next needed
+
+    def _controller(self) -> Controller:
+        if self.controller is None:
+            if self.checkpoint is not None:
+                self.controller = Controller.load(self.run_path / self.checkpoint, device=self.device)
+            else:
+                hyper = {"device": self.device} | self.config.controller
+                try:
+                    self.controller = Controller(self.space, seed=self.seed, minimize=self.evaluator.minimize,
+                                                 **hyper)
+                except TypeError as err:
+                    raise UserError(f"nao.controller: {err}") from None
+        return self.controller
+
+    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
+        seen = self.seen(history)
+        if len(history) < self.config.seed_archs:
+            return self.random_new(min(remaining, self.config.seed_archs - len(history)), seen, "seed")
+        self.iteration += 1
+        ctrl = self._controller()
+        archs = [h.arch for h in history]
+        scores = np.array([h.score for h in history])
+        self.last_fit = ctrl.fit(archs, scores, epochs=self.config.epochs)
+        wanted = min(remaining, self.config.new_per_iteration)
+        proposals = [p for p in ctrl.propose(archs, scores, n=wanted, top_k=self.config.top_k)
+                     if self.evaluable(p.arch)]
+        batch = [Candidate(p.arch, "nao", p.predicted) for p in proposals]
+        seen |= {self.space.canonical(c.arch) for c in batch}
+        fill = self.random_new(wanted - len(batch), seen, "random-fill")
+        if fill:
+            predicted = ctrl.predict([c.arch for c in fill])
+            batch += [Candidate(c.arch, c.source, float(p)) for c, p in zip(fill, predicted, strict=True)]
+        self.checkpoint = f"controller/iter{self.iteration:03d}"
+        ctrl.save(self.run_path / self.checkpoint)
+        return batch
+
+
+STRATEGIES: dict[str, type[Strategy]] = {"nao": NAOStrategy, "random": RandomStrategy, "evolution": EvolutionStrategy}
