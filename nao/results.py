@@ -71,6 +71,8 @@ def load_results(path: str | Path, space: SearchSpace, *, metric: str | None = N
         extras = {name: np.array([_to_score(path, line, name, row) for line, row in table.rows])
                   for name in extra_columns}
     else:
+        if not path.exists():
+            raise ResultsFileError(f"{path}: no such file")
         if extra:
             raise ResultsFileError(f"{path}: an arch pool has a single metric; no column {extra[0]!r}")
         column = POOL_METRIC

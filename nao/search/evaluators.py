@@ -14,7 +14,7 @@ from nao.spaces.base import Arch, SearchSpace
 
 @dataclass
 class EvaluatorConfig:
-    type: str = "table"  # table (more types come with the CNN/RNN tasks)
+    type: str = "table"  # table | synthetic (more types come with the CNN/RNN tasks)
     path: str | None = None  # table: the results file used as a benchmark
     metric: str | None = None  # searched on
     report_metric: str | None = None  # reported only (e.g. test accuracy), never searched on
@@ -58,7 +58,30 @@ class TableEvaluator:
         return self._archs
 
 
-EVALUATORS: dict[str, Callable[[SearchSpace, EvaluatorConfig], Evaluator]] = {"table": TableEvaluator}
+class SyntheticEvaluator:
+    """The synthetic benchmark of ``nao.tasks.synthetic``: any arch of any space, no data needed."""
+
+    def __init__(self, space: SearchSpace, config: EvaluatorConfig) -> None:
+        from nao.tasks.synthetic import SyntheticBenchmark
+
+        if config.metric not in (None, "score"):
+            raise UserError(f"evaluator.metric: the synthetic evaluator has one metric, 'score'; got {config.metric!r}")
+        if config.report_metric is not None:
+            raise UserError("evaluator.report_metric: the synthetic evaluator has no metric to report")
+        self.benchmark = SyntheticBenchmark(space)
+        self.metric, self.report_metric, self.minimize = "score", None, config.minimize
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        return {"score": self.benchmark.score(arch)}
+
+    def candidates(self) -> None:
+        return None
+
+
+EVALUATORS: dict[str, Callable[[SearchSpace, EvaluatorConfig], Evaluator]] = {
+    "table": TableEvaluator,
+    "synthetic": SyntheticEvaluator,
+}
 
 
 def make_evaluator(space: SearchSpace, config: EvaluatorConfig) -> Evaluator:

@@ -16,7 +16,7 @@ from nao.config import ConfigError, apply_overrides, from_dict, load_yaml, to_di
 from nao.errors import UserError
 from nao.search.evaluators import EvaluatorConfig, make_evaluator
 from nao.search.rundir import CONFIG, Record, RunDir
-from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig
+from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig, Strategy
 from nao.spaces import get_space
 
 
@@ -63,6 +63,8 @@ def _first_difference(saved: dict, current: dict, where: str = "") -> str | None
 def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                progress: bool = True, on_evaluated: Callable[[Record], None] | None = None) -> dict:
     """Run (or resume) a search into ``out``; returns the final summary (also the CLI's JSON line)."""
+    space = get_space(config.space)
+    evaluator = make_evaluator(space, config.evaluator)  # bad paths or metrics fail before anything is written
     run = RunDir(out)
     has_run = (run.path / CONFIG).exists()
     if has_run and not resume:
@@ -75,15 +77,14 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                 raise UserError(f"--resume with a different config ({difference})")
         else:
             run.write_text(CONFIG, _config_text(config))
-        return _loop(config, run, progress=progress, on_evaluated=on_evaluated)
+        strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
+        return _loop(config, run, strategy, progress=progress, on_evaluated=on_evaluated)
     finally:
         run.unlock()
 
 
-def _loop(config: SearchConfig, run: RunDir, *, progress: bool, on_evaluated) -> dict:
-    space = get_space(config.space)
-    evaluator = make_evaluator(space, config.evaluator)
-    strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
+def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bool, on_evaluated) -> dict:
+    space, evaluator = strategy.space, strategy.evaluator
     history = run.read_history()
     evaluated = [_as_evaluated(space, evaluator.metric, r) for r in history]
     done = {space.canonical(e.arch) for e in evaluated}
