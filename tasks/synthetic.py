@@ -32,7 +32,7 @@ class SyntheticBenchmark:
         tokens = np.asarray(self.space.to_tokens(self.space.canonical(arch)))
         z = self.unary[np.arange(len(tokens)), tokens].sum()
         z += self.pairwise[np.arange(len(self.pairs)), tokens[self.pairs[:, 0]], tokens[self.pairs[:, 1]]].sum()
-        return float(50.0 + 50.0 / (1.0 + np.exp(-2.0 * z / self.scale)))
+        return float(50.0 + 50.0 / (1.0 + np.exp(-z / self.scale)))
 
     def table(self, n: int, *, seed: int = 0) -> list[tuple[Arch, float]]:
         """``n`` distinct random archs (by canonical form) with their scores."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +16,8 @@ from tqdm import tqdm
 from nao.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from nao.errors import UserError
 from nao.search.evaluators import EvaluatorConfig, make_evaluator
-from nao.search.rundir import CONFIG, Record, RunDir
+from nao.search.loggers import make_logger
+from nao.search.rundir import CONFIG, METRICS, Record, RunDir
 from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig, Strategy
 from nao.spaces import get_space
 
@@ -93,12 +95,16 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bo
     if state is not None:
         strategy.load_state_dict(state["strategy"])
         pending = [Candidate(space.parse(c["arch"]), c["source"], c["predicted"]) for c in state["pending"]]
+    logger = make_logger(config.logger, run.path, to_dict(config))
+    logged = _logged_stages(run)
     bar = tqdm(total=config.budget, initial=len(history), desc=f"{config.strategy} search", unit="arch",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     try:
         while len(history) < config.budget:
             pending = [c for c in pending if space.canonical(c.arch) not in done]
             if not pending:
+                if history:
+                    _log_stage(run, logger, logged, strategy, history, evaluator)
                 pending = strategy.next_batch(evaluated, config.budget - len(history))
                 run.save_state({"strategy": strategy.state_dict(), "pending": [
                     {"arch": space.format(c.arch), "source": c.source, "predicted": c.predicted} for c in pending]})
@@ -118,14 +124,36 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bo
                 if on_evaluated is not None:
                     on_evaluated(record)
             pending = []
+        _log_stage(run, logger, logged, strategy, history, evaluator)
     finally:
         bar.close()
+        logger.close()
     best, best_value = _best(history, evaluator)
     summary = {"run_dir": str(run.path), "strategy": config.strategy, "evaluated": len(history),
                "best_arch": best.arch, "best_metric": best_value}
     if evaluator.report_metric:
         summary["best_report_metric"] = best.metrics[evaluator.report_metric]
     return summary
+
+
+def _logged_stages(run: RunDir) -> set[int]:
+    path = run.path / METRICS
+    return {json.loads(line)["evaluated"] for line in path.open() if line.endswith("\n")} if path.exists() else set()
+
+
+def _log_stage(run: RunDir, logger, logged: set[int], strategy: Strategy, history: list[Record], evaluator) -> None:
+    """One line of ``metrics.jsonl`` (and the logger) per finished stage, once even across resumes."""
+    if len(history) in logged:
+        return
+    logged.add(len(history))
+    best, value = _best(history, evaluator)
+    metrics = {"iteration": strategy.iteration, "evaluated": len(history), f"best_{evaluator.metric}": value}
+    if evaluator.report_metric:
+        metrics[f"best_{evaluator.report_metric}"] = best.metrics[evaluator.report_metric]
+    metrics.update({f"controller_{k}": v for k, v in getattr(strategy, "last_fit", {}).items()})
+    with open(run.path / METRICS, "a") as f:
+        f.write(json.dumps(metrics) + "\n")
+    logger.log(metrics, step=len(history))
 
 
 def _as_evaluated(space, metric: str, record: Record) -> Evaluated:

@@ -20,6 +20,7 @@ HISTORY = "history.jsonl"
 STATE = "state.json"
 CONFIG = "config.yaml"
 LOCK = "lock"
+METRICS = "metrics.jsonl"  # one line per finished stage
 
 
 @dataclass

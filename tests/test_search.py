@@ -1,0 +1,169 @@
+"""`nao search`: strategies over one evaluator and budget, configs, and crash-proof run directories."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import yaml
+from conftest import SMALL, write_results_csv
+
+import nao
+from nao.cli import main
+from nao.errors import UserError
+from nao.search import load_config, run_search
+from nao.search.rundir import RunDir
+from nao.spaces import RecurrentSpace
+from nao.tasks.synthetic import SyntheticBenchmark
+
+TOY_NAO = {"seed_archs": 16, "new_per_iteration": 12, "top_k": 8, "epochs": 150, "controller": SMALL}
+
+
+def synthetic_config(strategy: str, seed: int = 0, budget: int = 40, **extra):
+    return load_config(None, [f"strategy={strategy}", f"seed={seed}", f"budget={budget}", "evaluator.type=synthetic",
+                              f"nao={json.dumps(TOY_NAO)}", *[f"{k}={v}" for k, v in extra.items()]])
+
+
+def best_scores(strategy: str, seeds: range, tmp_path, **extra) -> list[float]:
+    return [run_search(synthetic_config(strategy, seed, **extra), tmp_path / f"{strategy}{seed}",
+                       progress=False)["best_metric"] for seed in seeds]
+
+
+def history(path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in map(asdict, RunDir(path).read_history())]
+
+
+@pytest.fixture(scope="module")
+def toy_table(tmp_path_factory):
+    """Every arch of a 3-node recurrent space (canonical = itself) with a synthetic score."""
+    space = nao.register_space(RecurrentSpace(name="toy-rnn", n_nodes=3), overwrite=True)
+    bench = SyntheticBenchmark(space)
+    grids = [range(size) for size in space._sizes]
+    archs = [tuple(int(v) for v in a) for a in np.array(np.meshgrid(*grids, indexing="ij")).reshape(len(grids), -1).T]
+    path = tmp_path_factory.mktemp("toy") / "table.csv"
+    write_results_csv(path, space, [(a, bench.score(a)) for a in archs])
+    return path, np.array([bench.score(a) for a in archs])
+
+
+def test_random_search_finds_the_best_the_table_predicts(toy_table, tmp_path):
+    """E[max of n distinct uniform draws] = sum_i v_(i) * (C(i-1, n-1) / C(N, n)), v sorted ascending."""
+    path, values = toy_table
+    budget, runs = 20, 150
+    ordered = np.sort(values)
+    n_total = len(ordered)
+    expected = sum(ordered[i] * math.comb(i, budget - 1) for i in range(n_total)) / math.comb(n_total, budget)
+    found = [run_search(load_config(None, ["space=toy-rnn", "strategy=random", f"seed={seed}", f"budget={budget}",
+                                           f"evaluator.path={path}"]), tmp_path / str(seed), progress=False)
+             ["best_metric"] for seed in range(runs)]
+    stderr = np.std(found) / np.sqrt(runs)
+    assert abs(np.mean(found) - expected) < 4 * stderr
+
+
+def test_every_strategy_spends_the_budget_on_distinct_archs(tmp_path):
+    space = nao.get_space("nb201")
+    for strategy in ("random", "evolution", "nao"):
+        summary = run_search(synthetic_config(strategy, budget=30), tmp_path / strategy, progress=False)
+        records = RunDir(tmp_path / strategy).read_history()
+        assert summary["evaluated"] == len(records) == 30
+        assert len({space.canonical(space.parse(r.arch)) for r in records}) == 30
+        assert summary["best_metric"] == max(r.metrics["score"] for r in records)
+
+
+def test_evolution_beats_random_on_a_known_score_function(tmp_path):
+    seeds = range(8)
+    evolution = best_scores("evolution", seeds, tmp_path, budget=60, **{"evolution.population": 10,
+                                                                        "evolution.tournament": 3})
+    random = best_scores("random", seeds, tmp_path, budget=60)
+    assert np.mean(evolution) > np.mean(random)
+
+
+def test_nao_beats_random_on_a_known_score_function(tmp_path):
+    seeds = range(3)
+    assert np.mean(best_scores("nao", seeds, tmp_path)) > np.mean(best_scores("random", seeds, tmp_path))
+
+
+def test_nao_records_where_each_arch_came_from_and_its_prediction(tmp_path):
+    run_search(synthetic_config("nao"), tmp_path / "run", progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    assert {r.source for r in records[:16]} == {"seed"} and all(r.predicted is None for r in records[:16])
+    later = records[16:]
+    assert {r.source for r in later} <= {"nao", "random-fill"} and "nao" in {r.source for r in later}
+    assert all(r.predicted is not None for r in later)
+    assert [r.iteration for r in later] == sorted(r.iteration for r in later)
+    assert (tmp_path / "run" / "controller").is_dir()
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(UserError, match=r"unknown config key 'nao\.epoch'"):
+        load_config(None, ["nao.epoch=3"])
+    with pytest.raises(UserError, match="budget: expected int"):
+        load_config(None, ["budget=many"])
+    with pytest.raises(UserError, match="strategy: unknown 'bayes'"):
+        load_config(None, ["strategy=bayes"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("space: nb201\nbudget: [1\n")
+    with pytest.raises(UserError, match=r"bad\.yaml:3"):
+        load_config(bad, [])
+
+
+def test_cli_search_prints_the_summary_and_refuses_a_second_run_into_the_same_dir(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"strategy": "random", "budget": 12, "evaluator": {"type": "synthetic"}}))
+    assert main(["search", str(config), "--out", str(tmp_path / "run")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["evaluated"] == 12 and "best_arch" in summary and "best_metric" in summary
+    assert main(["search", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["search", str(config), "budget=13", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "different config (budget: 12 in the run, 13 now)" in capsys.readouterr().err
+    assert main(["search", str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0  # already finished
+
+
+def test_a_run_in_use_by_a_live_process_is_refused(tmp_path):
+    holder = RunDir(tmp_path / "run")
+    holder.lock()
+    try:
+        with pytest.raises(UserError, match="in use by a running search"):
+            run_search(synthetic_config("random"), tmp_path / "run", resume=True, progress=False)
+    finally:
+        holder.unlock()
+
+
+def test_a_history_line_cut_short_by_a_kill_is_dropped(tmp_path):
+    run_search(synthetic_config("random", budget=5), tmp_path / "run", progress=False)
+    path = tmp_path / "run" / "history.jsonl"
+    path.write_bytes(path.read_bytes() + b'{"arch": "|none~0|+')
+    assert len(RunDir(tmp_path / "run").read_history()) == 5
+    assert path.read_bytes().endswith(b"}\n")
+
+
+def test_resume_after_sigkill_at_random_moments_ends_exactly_like_an_uninterrupted_run(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"strategy": "nao", "budget": 52, "seed": 5, "evaluator": {"type": "synthetic"},
+                                      "nao": TOY_NAO}))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "nao", "search", str(config)]
+    subprocess.run([*command, "--out", str(tmp_path / "straight")], env=env, check=True, capture_output=True)
+    rng = np.random.default_rng(0)
+    kills = 0
+    for _ in range(40):
+        proc = subprocess.Popen([*command, "--out", str(tmp_path / "killed"), "--resume"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=float(rng.uniform(0.3, 2.5)))
+            break
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    assert proc.returncode == 0 and kills >= 2
+    assert history(tmp_path / "killed") == history(tmp_path / "straight")
+    time.sleep(0)  # the killed runs left no lock behind: the last resume above went through
