@@ -25,8 +25,8 @@ class SyntheticBenchmark:
         self.unary = rng.normal(size=(length, vocab))  # (T, V)
         n_pairs = length if interactions is None else interactions
         self.pairs = np.sort(rng.integers(0, length, size=(n_pairs, 2)), axis=1)  # (P, 2)
-        self.pairwise = rng.normal(scale=1.5, size=(n_pairs, vocab, vocab))  # (P, V, V)
-        self.scale = np.sqrt(length + 2.25 * n_pairs)
+        self.pairwise = rng.normal(scale=0.5, size=(n_pairs, vocab, vocab))  # (P, V, V)
+        self.scale = np.sqrt(length + 0.25 * n_pairs)
 
     def score(self, arch: Arch) -> float:
         tokens = np.asarray(self.space.to_tokens(self.space.canonical(arch)))
