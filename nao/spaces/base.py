@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +19,15 @@ from nao.errors import ArchError
 Arch = Hashable
 
 SOS = 0  # start-of-sequence token shared by every space
+
+
+@dataclass(frozen=True)
+class CellGraph:
+    """A drawable cell: node labels in topological order and labelled edges ``(source, target, op)``."""
+
+    title: str
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[int, int, str], ...]
 
 
 class SearchSpace(ABC):
@@ -76,6 +86,10 @@ class SearchSpace(ABC):
         return ``None`` and decoding falls back to :meth:`token_mask` per sequence.
         """
         return None
+
+    def graphs(self, arch: Arch) -> list[CellGraph]:
+        """The arch as cell diagrams (for ``nao report``); a space without a picture returns ``[]``."""
+        return []
 
     def is_valid_tokens(self, tokens: Sequence[int]) -> bool:
         """Whether ``tokens`` decodes to an arch of this space."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from nao.spaces.base import parse_int_list
+from nao.spaces.base import CellGraph, parse_int_list
 from nao.spaces.slots import SlotSpace
 
 Node = tuple[tuple[int, int], tuple[int, int]]
@@ -92,3 +92,15 @@ class CellSpace(SlotSpace):
         normal, reduction = self.cells(arch)
         orders = [[(a, b)] if a == b else [(a, b), (b, a)] for a, b in normal + reduction]
         return [self._from_nodes(nodes) for nodes in itertools.product(*orders)]
+
+    def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
+        """Normal and reduction cell; the output concatenates the nodes no other node uses."""
+        out = self.n_nodes + 2
+        graphs = []
+        for title, cell in zip(("normal cell", "reduction cell"), self.cells(arch), strict=True):
+            edges = [(src, j + 2, self.op_names[op]) for j, node in enumerate(cell) for src, op in node]
+            used = {src for src, _, _ in edges}
+            edges += [(k, out, "") for k in range(2, out) if k not in used]
+            nodes = ("c[k-2]", "c[k-1]", *(str(j) for j in range(self.n_nodes)), "concat")
+            graphs.append(CellGraph(title=title, nodes=nodes, edges=tuple(edges)))
+        return graphs

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from nao.errors import ArchError
+from nao.spaces.base import CellGraph
 from nao.spaces.slots import SlotSpace
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -106,3 +107,10 @@ class NB201Space(SlotSpace):
             if self._canonical(candidate) == canon:
                 result.append(tuple(candidate))
         return result
+
+    def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
+        values = self.check(arch)
+        nodes = ("input", *(str(j) for j in range(1, self.n_nodes - 1)), "output")
+        edges = tuple((i, j, self.op_names[op]) for (j, i), op in zip(self.edges, values, strict=True)
+                      if op != self._none)
+        return [CellGraph(title=f"{self.name} cell", nodes=nodes, edges=edges)]

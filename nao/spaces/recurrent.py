@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nao.spaces.base import parse_int_list
+from nao.spaces.base import CellGraph, parse_int_list
 from nao.spaces.slots import SlotSpace
 
 
@@ -57,3 +57,11 @@ class RecurrentSpace(SlotSpace):
 
     def equivalents(self, arch: Sequence[int]) -> list[tuple[int, ...]]:
         return [self.check(arch)]
+
+    def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
+        """Node 0 is computed from x_t and h_{t-1}; the output h_t is the mean of nodes 1..n."""
+        out = self.n_nodes + 1
+        edges = [(pred, i, self.activations[act]) for i, (pred, act) in enumerate(self.nodes(arch), 1)]
+        edges += [(i, out, "") for i in range(1, out)]
+        nodes = ("x,h", *(str(i) for i in range(1, out)), "mean")
+        return [CellGraph(title="recurrent cell", nodes=nodes, edges=tuple(edges))]
