@@ -164,6 +164,12 @@ def cmd_search(args: argparse.Namespace) -> None:
     emit_result(run_search(config, out, resume=args.resume))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from nao.report import write_report
+
+    emit_result(write_report(args.runs, args.out))
+
+
 # --------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -233,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/CONFIG-STRATEGY-seedSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if empty)")
     p.set_defaults(run=cmd_search)
+
+    p = commands.add_parser("report", help="plots and a summary table of search runs",
+                            description="Write best_so_far.png (grouped by strategy, mean and spread), "
+                            "predicted_vs_measured.png (NAO runs), best_arch.png (the best arch's cells), "
+                            "summary.csv and summary.md for one or more run directories.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `nao search`")
+    p.add_argument("--out", default="report", metavar="DIR", help="where to write the report (default report/)")
+    p.set_defaults(run=cmd_report)
     return parser
 
 
