@@ -166,16 +166,18 @@ def draw_cells(graphs: list[CellGraph], title: str, path: Path) -> None:
             twins = [e for e in graph.edges if (e[0], e[1]) == (src, dst)]
             bend = (0.2 + 0.3 * twins.index((src, dst, label))) if len(twins) > 1 else 0.2 * (dst - src > 1)
             ax.add_patch(FancyArrowPatch(xy[src], xy[dst], connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
-                                         mutation_scale=12, color="0.35", shrinkA=14, shrinkB=14))
+                                         mutation_scale=12, color="0.35", shrinkA=14, shrinkB=14, clip_on=False))
             if label:  # the middle of matplotlib's arc3 curve, computed in display space like the curve
                 a, b = ax.transData.transform(xy[src]), ax.transData.transform(xy[dst])
                 dx, dy = b - a
                 middle = (a + b) / 2 + 0.5 * bend * np.array([dy, -dx])
                 ax.text(*ax.transData.inverted().transform(middle), label, fontsize=7, ha="center", va="center",
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+        targets = {dst for _, dst, _ in graph.edges}
         for k, name in enumerate(graph.nodes):
+            io_node = k not in targets or k == n - 1  # cell inputs and the output
             ax.text(*xy[k], name, ha="center", va="center", fontsize=8,
-                    bbox={"boxstyle": "circle", "fc": "#dbe9f6" if 0 < k < n - 1 else "#f6e3c5", "ec": "0.3"})
+                    bbox={"boxstyle": "circle", "fc": "#f6e3c5" if io_node else "#dbe9f6", "ec": "0.3"})
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
