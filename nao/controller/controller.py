@@ -45,7 +45,7 @@ class ControllerConfig:
     predict_equivalents: bool = False  # predict() averages over up to max_equivalents equivalent sequences (slower)
     max_step: float = 2.0  # proposals move encoder outputs by up to this (RMS, on the unit sphere)
     n_steps: int = 20  # step sizes max_step/n_steps, 2*max_step/n_steps, ..., max_step
-    candidate_factor: float = 1.0  # decode up to factor * n new archs, keep the n best predicted
+    candidate_factor: float = 5.0  # decode up to factor * n new archs, keep the n best predicted (README)
     device: str = "auto"  # "auto" = CUDA when present, else CPU
 
     def step_sizes(self) -> np.ndarray:
@@ -125,7 +125,7 @@ class Controller:
         pool_sizes = np.array([len(p) for p in pools])
         flat = torch.tensor(np.concatenate(pools), device=self.device)  # (sum of pool sizes, T)
         offsets = np.concatenate([[0], np.cumsum(pool_sizes)[:-1]])
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        optimizer = _adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = len(archs)
         losses = {}
         with torch.random.fork_rng(devices=[]):
@@ -144,7 +144,7 @@ class Controller:
                     loss = cfg.trade_off * mse + (1 - cfg.trade_off) * nll
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
                     optimizer.step()
                     total["mse"] += mse.item() * len(index)
                     total["nll"] += nll.item() * len(index)
@@ -254,6 +254,15 @@ class Controller:
         ctrl.scaler = TargetScaler.from_dict(meta["scaler"]) if meta["scaler"] else None
         ctrl._fits = meta["fits"]
         return ctrl
+
+
+def _adam(params, **kwargs) -> torch.optim.Adam:
+    """Adam with the fused kernel (4x faster steps on CPU than the per-tensor loop), where torch has it."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError):  # torch < 2.4 has no fused Adam on CPU
+        return torch.optim.Adam(params, foreach=True, **kwargs)
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
