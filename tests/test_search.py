@@ -183,3 +183,13 @@ def test_resume_after_sigkill_at_random_moments_ends_exactly_like_an_uninterrupt
     assert proc.returncode == 0 and kills >= 2
     assert history(tmp_path / "killed") == history(tmp_path / "straight")
     time.sleep(0)  # the killed runs left no lock behind: the last resume above went through
+
+
+def test_wandb_logger_runs_offline_without_an_account(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_search(synthetic_config("random", budget=6, logger="wandb"), tmp_path / "run", progress=False)
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    stages = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert stages[-1]["evaluated"] == 6
