@@ -175,7 +175,7 @@ def draw_cells(graphs: list[CellGraph], title: str, path: Path) -> None:
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
         targets = {dst for _, dst, _ in graph.edges}
         for k, name in enumerate(graph.nodes):
-            io_node = k not in targets or k == n - 1  # cell inputs and the output
+            io_node = k not in targets or (k == n - 1 and graph.last_is_output)  # cell inputs and the output
             ax.text(*xy[k], name, ha="center", va="center", fontsize=8,
                     bbox={"boxstyle": "circle", "fc": "#f6e3c5" if io_node else "#dbe9f6", "ec": "0.3"})
     fig.suptitle(title, fontsize=9)

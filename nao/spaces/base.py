@@ -28,6 +28,7 @@ class CellGraph:
     title: str
     nodes: tuple[str, ...]
     edges: tuple[tuple[int, int, str], ...]
+    last_is_output: bool = True  # drawn as the cell's output (False: the title says what the output is)
 
 
 class SearchSpace(ABC):

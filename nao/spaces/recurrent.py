@@ -59,9 +59,9 @@ class RecurrentSpace(SlotSpace):
         return [self.check(arch)]
 
     def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
-        """Node 0 is computed from x_t and h_{t-1}; the output h_t is the mean of nodes 1..n."""
-        out = self.n_nodes + 1
-        edges = [(pred, i, self.activations[act]) for i, (pred, act) in enumerate(self.nodes(arch), 1)]
-        edges += [(i, out, "") for i in range(1, out)]
-        nodes = ("x,h", *(str(i) for i in range(1, out)), "mean")
-        return [CellGraph(title="recurrent cell", nodes=nodes, edges=tuple(edges))]
+        """Node 0 is computed from x_t and h_{t-1}; the output h_t, the mean of nodes 1..n, is named in
+        the title rather than drawn as n more edges."""
+        edges = tuple((pred, i, self.activations[act]) for i, (pred, act) in enumerate(self.nodes(arch), 1))
+        nodes = ("x,h", *(str(i) for i in range(1, self.n_nodes + 1)))
+        return [CellGraph(title=f"recurrent cell (h_t = mean of nodes 1..{self.n_nodes})", nodes=nodes, edges=edges,
+                          last_is_output=False)]
