@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 
 import numpy as np
@@ -182,7 +181,6 @@ def test_resume_after_sigkill_at_random_moments_ends_exactly_like_an_uninterrupt
             kills += 1
     assert proc.returncode == 0 and kills >= 2
     assert history(tmp_path / "killed") == history(tmp_path / "straight")
-    time.sleep(0)  # the killed runs left no lock behind: the last resume above went through
 
 
 def test_wandb_logger_runs_offline_without_an_account(tmp_path, monkeypatch):
