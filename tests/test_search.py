@@ -137,9 +137,21 @@ def test_cli_search_prints_the_summary_and_refuses_a_second_run_into_the_same_di
     assert summary["evaluated"] == 12 and "best_arch" in summary and "best_metric" in summary
     assert main(["search", str(config), "--out", str(tmp_path / "run")]) == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert main(["search", str(config), "budget=13", "--out", str(tmp_path / "run"), "--resume"]) == 2
-    assert "different config (budget: 12 in the run, 13 now)" in capsys.readouterr().err
+    assert main(["search", str(config), "seed=1", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "different config (seed: 0 in the run, 1 now)" in capsys.readouterr().err
+    assert main(["search", str(config), "budget=11", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "smaller budget (12 in the run, 11 now)" in capsys.readouterr().err
     assert main(["search", str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0  # already finished
+
+
+def test_resume_with_a_larger_budget_extends_the_run_as_if_started_with_it(tmp_path):
+    """Stages line up (16 seed archs + 12 per iteration), so extending 28 -> 40 equals a 40-budget run."""
+    run_search(synthetic_config("nao", budget=28), tmp_path / "extended", progress=False)
+    summary = run_search(synthetic_config("nao", budget=40), tmp_path / "extended", resume=True, progress=False)
+    run_search(synthetic_config("nao", budget=40), tmp_path / "direct", progress=False)
+    assert summary["evaluated"] == 40
+    assert history(tmp_path / "extended") == history(tmp_path / "direct")
+    assert yaml.safe_load((tmp_path / "extended" / "config.yaml").read_text())["budget"] == 40
 
 
 def test_a_run_in_use_by_a_live_process_is_refused(tmp_path):

@@ -74,15 +74,23 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     run.lock()
     try:
         if has_run:
-            difference = _first_difference(yaml.safe_load((run.path / CONFIG).read_text()), to_dict(config))
-            if difference:
-                raise UserError(f"--resume with a different config ({difference})")
-        else:
-            run.write_text(CONFIG, _config_text(config))
+            _check_resumable(run, config)
+        run.write_text(CONFIG, _config_text(config))
         strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
         return _loop(config, run, strategy, progress=progress, on_evaluated=on_evaluated)
     finally:
         run.unlock()
+
+
+def _check_resumable(run: RunDir, config: SearchConfig) -> None:
+    """A resumed run must have the saved config, except that its budget may grow (extending a finished search)."""
+    saved = yaml.safe_load((run.path / CONFIG).read_text())
+    if config.budget < saved["budget"]:
+        raise UserError(f"--resume with a smaller budget ({saved['budget']} in the run, {config.budget} now): "
+                        "a budget can only grow")
+    difference = _first_difference({**saved, "budget": config.budget}, to_dict(config))
+    if difference:
+        raise UserError(f"--resume with a different config ({difference})")
 
 
 def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bool, on_evaluated) -> dict:
