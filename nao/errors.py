@@ -23,3 +23,7 @@ class ModelDirError(UserError):
 
 class ScoreError(UserError):
     """Scores that cannot be used for training (too few, NaN, all equal)."""
+
+
+class DatasetError(UserError):
+    """A dataset that cannot be loaded: files missing (and not downloadable), corrupt, or a bad split."""
