@@ -19,7 +19,7 @@ import nao
 from nao.cli import main
 from nao.errors import UserError
 from nao.search import load_config, run_search
-from nao.search.evaluators import EVALUATORS
+from nao.search.evaluators import EVALUATORS, StaticEvaluator
 from nao.search.rundir import RunDir
 from nao.spaces import RecurrentSpace
 from nao.tasks.synthetic import SyntheticBenchmark
@@ -78,12 +78,12 @@ def test_every_strategy_spends_the_budget_on_distinct_archs(tmp_path):
         assert summary["best_metric"] == max(r.metrics["score"] for r in records)
 
 
-class HiddenTargetEvaluator:
+class HiddenTargetEvaluator(StaticEvaluator):
     """Score = share of positions equal to a hidden target arch: known optimum 1.0 (a OneMax)."""
 
     metric, report_metric, minimize = "score", None, False
 
-    def __init__(self, space, config) -> None:
+    def __init__(self, space, config, **_) -> None:
         self.target = np.array(space.sample(np.random.default_rng(1234)))
 
     def evaluate(self, arch) -> dict[str, float]:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from nao.errors import UserError
 from nao.results import load_results
 from nao.spaces.base import Arch, SearchSpace
+from nao.spaces.cell import CellSpace
 
 
 @dataclass
 class EvaluatorConfig:
-    type: str = "table"  # table | synthetic (more types come with the CNN/RNN tasks)
+    type: str = "table"  # table | synthetic | standalone | supernet
     path: str | None = None  # table: the results file used as a benchmark
     metric: str | None = None  # searched on
     report_metric: str | None = None  # reported only (e.g. test accuracy), never searched on
     minimize: bool = False  # lower metric is better
+    task: dict = field(default_factory=dict)  # standalone / supernet: data, network, training (the task's config)
 
 
 class Evaluator(Protocol):
@@ -26,17 +29,31 @@ class Evaluator(Protocol):
     report_metric: str | None
     minimize: bool
 
+    shares_weights: bool  # True: scores change as shared weights train, so the loop re-scores every stage
+
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """The arch's metrics (``metric`` and, when there is one, ``report_metric``)."""
 
     def candidates(self) -> list[Arch] | None:
         """Every arch this evaluator can score, or ``None`` when it scores the whole space."""
 
+    def begin_stage(self, stage: int, pool: list[Arch]) -> None:
+        """Called before stage ``stage``'s batch is evaluated; ``pool`` = evaluated archs + the batch."""
 
-class TableEvaluator:
+
+class StaticEvaluator:
+    """An evaluator whose scores never change (no weights to train between stages)."""
+
+    shares_weights = False
+
+    def begin_stage(self, stage: int, pool: list[Arch]) -> None:
+        pass
+
+
+class TableEvaluator(StaticEvaluator):
     """A results file used as a benchmark: evaluating an arch is a lookup."""
 
-    def __init__(self, space: SearchSpace, config: EvaluatorConfig) -> None:
+    def __init__(self, space: SearchSpace, config: EvaluatorConfig, **_) -> None:
         if not config.path:
             raise UserError("evaluator.path is required for evaluator.type=table (a results file)")
         extra = [config.report_metric] if config.report_metric else []
@@ -58,10 +75,10 @@ class TableEvaluator:
         return self._archs
 
 
-class SyntheticEvaluator:
+class SyntheticEvaluator(StaticEvaluator):
     """The synthetic benchmark of ``nao.tasks.synthetic``: any arch of any space, no data needed."""
 
-    def __init__(self, space: SearchSpace, config: EvaluatorConfig) -> None:
+    def __init__(self, space: SearchSpace, config: EvaluatorConfig, **_) -> None:
         from nao.tasks.synthetic import SyntheticBenchmark
 
         if config.metric not in (None, "score"):
@@ -78,13 +95,31 @@ class SyntheticEvaluator:
         return None
 
 
-EVALUATORS: dict[str, Callable[[SearchSpace, EvaluatorConfig], Evaluator]] = {
+# Evaluators that train networks live with their task; the task is found from the space's family.
+TASKS: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.evaluators"}
+
+
+def _task_evaluator(kind: str) -> Callable[..., Evaluator]:
+    def make(space: SearchSpace, config: EvaluatorConfig, **kwargs) -> Evaluator:
+        modules = [module for family, module in TASKS.items() if isinstance(space, family)]
+        if not modules:
+            raise UserError(f"evaluator.type={kind}: no task trains {space.name} archs "
+                            f"(tasks exist for {', '.join(f.__name__ for f in TASKS)} spaces)")
+        return importlib.import_module(modules[0]).EVALUATORS[kind](space, config, **kwargs)
+    return make
+
+
+EVALUATORS: dict[str, Callable[..., Evaluator]] = {
     "table": TableEvaluator,
     "synthetic": SyntheticEvaluator,
+    "standalone": _task_evaluator("standalone"),
+    "supernet": _task_evaluator("supernet"),
 }
 
 
-def make_evaluator(space: SearchSpace, config: EvaluatorConfig) -> Evaluator:
+def make_evaluator(space: SearchSpace, config: EvaluatorConfig, *, seed: int = 0, device: str = "auto",
+                   run_path: Path | None = None) -> Evaluator:
+    """The evaluator of ``config.type``; ``run_path`` is where an evaluator with state keeps its checkpoints."""
     if config.type not in EVALUATORS:
         raise UserError(f"unknown evaluator.type {config.type!r} (known: {', '.join(sorted(EVALUATORS))})")
-    return EVALUATORS[config.type](space, config)
+    return EVALUATORS[config.type](space, config, seed=seed, device=device, run_path=run_path)

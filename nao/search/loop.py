@@ -66,8 +66,9 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                progress: bool = True, on_evaluated: Callable[[Record], None] | None = None) -> dict:
     """Run (or resume) a search into ``out``; returns the final summary (also the CLI's JSON line)."""
     space = get_space(config.space)
-    evaluator = make_evaluator(space, config.evaluator)  # bad paths or metrics fail before anything is written
     run = RunDir(out)
+    # bad paths or metrics fail before anything is written
+    evaluator = make_evaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=run.path)
     has_run = (run.path / CONFIG).exists()
     if has_run and not resume:
         raise UserError(f"{run.path} already holds a run: add --resume to continue it, or choose another --out")
@@ -94,28 +95,46 @@ def _check_resumable(run: RunDir, config: SearchConfig) -> None:
 
 
 def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bool, on_evaluated) -> dict:
+    """Batches from the strategy until the budget is spent. A stage = one batch: the state (strategy, batch,
+    stage number) is saved when the batch is made; each evaluation is appended as it ends. With a
+    weight-sharing evaluator the shared weights train before each batch and every arch evaluated so far is
+    re-scored after it (deterministic, so simply redone after a resume): the strategy always compares scores
+    from the same weights."""
     space, evaluator = strategy.space, strategy.evaluator
     history = run.read_history()
     evaluated = [_as_evaluated(space, evaluator.metric, r) for r in history]
     done = {space.canonical(e.arch) for e in evaluated}
     state = run.load_state()
     pending: list[Candidate] = []
+    stage = 0
     if state is not None:
         strategy.load_state_dict(state["strategy"])
         pending = [Candidate(space.parse(c["arch"]), c["source"], c["predicted"]) for c in state["pending"]]
+        stage = state.get("stage", 0)
     logger = make_logger(config.logger, run.path, to_dict(config))
     logged = _logged_stages(run)
     bar = tqdm(total=config.budget, initial=len(history), desc=f"{config.strategy} search", unit="arch",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+    def rescore() -> None:
+        """Every evaluated arch scored with the current stage's shared weights (saved: loaded, not retrained)."""
+        if evaluator.shares_weights and history:
+            evaluator.begin_stage(stage, [e.arch for e in evaluated])
+            for e in evaluated:
+                e.score = evaluator.evaluate(e.arch)[evaluator.metric]
+
     try:
         while len(history) < config.budget:
             pending = [c for c in pending if space.canonical(c.arch) not in done]
             if not pending:
+                rescore()
                 if history:
-                    _log_stage(run, logger, logged, strategy, history, evaluator)
+                    _log_stage(run, logger, logged, strategy, history, evaluated, evaluator)
                 pending = strategy.next_batch(evaluated, config.budget - len(history))
-                run.save_state({"strategy": strategy.state_dict(), "pending": [
+                stage += 1
+                run.save_state({"strategy": strategy.state_dict(), "stage": stage, "pending": [
                     {"arch": space.format(c.arch), "source": c.source, "predicted": c.predicted} for c in pending]})
+            evaluator.begin_stage(stage, [e.arch for e in evaluated] + [c.arch for c in pending])
             for candidate in pending:
                 started = time.perf_counter()
                 metrics = evaluator.evaluate(candidate.arch)
@@ -127,16 +146,17 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bo
                 evaluated.append(_as_evaluated(space, evaluator.metric, record))
                 done.add(space.canonical(candidate.arch))
                 bar.update(1)
-                bar.set_postfix(iteration=strategy.iteration, best=f"{_best(history, evaluator)[1]:.4g}",
+                bar.set_postfix(iteration=strategy.iteration, best=f"{_best(history, evaluated, evaluator)[1]:.4g}",
                                 refresh=False)
                 if on_evaluated is not None:
                     on_evaluated(record)
             pending = []
-        _log_stage(run, logger, logged, strategy, history, evaluator)
+        rescore()
+        _log_stage(run, logger, logged, strategy, history, evaluated, evaluator)
     finally:
         bar.close()
         logger.close()
-    best, best_value = _best(history, evaluator)
+    best, best_value = _best(history, evaluated, evaluator)
     summary = {"run_dir": str(run.path), "strategy": config.strategy, "evaluated": len(history),
                "best_arch": best.arch, "best_metric": best_value}
     if evaluator.report_metric:
@@ -149,12 +169,13 @@ def _logged_stages(run: RunDir) -> set[int]:
     return {json.loads(line)["evaluated"] for line in path.open() if line.endswith("\n")} if path.exists() else set()
 
 
-def _log_stage(run: RunDir, logger, logged: set[int], strategy: Strategy, history: list[Record], evaluator) -> None:
+def _log_stage(run: RunDir, logger, logged: set[int], strategy: Strategy, history: list[Record],
+               evaluated: list[Evaluated], evaluator) -> None:
     """One line of ``metrics.jsonl`` (and the logger) per finished stage, once even across resumes."""
     if len(history) in logged:
         return
     logged.add(len(history))
-    best, value = _best(history, evaluator)
+    best, value = _best(history, evaluated, evaluator)
     metrics = {"iteration": strategy.iteration, "evaluated": len(history), f"best_{evaluator.metric}": value}
     if evaluator.report_metric:
         metrics[f"best_{evaluator.report_metric}"] = best.metrics[evaluator.report_metric]
@@ -168,7 +189,8 @@ def _as_evaluated(space, metric: str, record: Record) -> Evaluated:
     return Evaluated(space.parse(record.arch), record.metrics[metric])
 
 
-def _best(history: list[Record], evaluator) -> tuple[Record, float]:
-    values = np.array([r.metrics[evaluator.metric] for r in history])
+def _best(history: list[Record], evaluated: list[Evaluated], evaluator) -> tuple[Record, float]:
+    """The best record by current scores (re-scored ones for weight-sharing evaluators)."""
+    values = np.array([e.score for e in evaluated])
     index = int(np.argmin(values) if evaluator.minimize else np.argmax(values))
     return history[index], float(values[index])

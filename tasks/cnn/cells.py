@@ -1,0 +1,123 @@
+"""NASNet-style cells computing an arch's cell: a fixed cell (one arch) and a shared cell (any arch).
+
+A cell reads the outputs of the two previous cells (``s0`` = cell k-2, ``s1`` = cell k-1),
+brings both to ``channels`` with 1x1 convolutions (a factorized reduction for ``s0`` when cell
+k-1 halved the resolution), computes node ``j = op_a(input_a) + op_b(input_b)`` and outputs the
+"loose ends" (states no node reads, the cell inputs included) concatenated on channels. In a
+reduction cell the ops reading a cell input have stride 2, and a loose cell input is reduced
+by a factorized reduction (nao-facts §1.1).
+
+``FixedCell`` holds only its arch's ops: the standalone child network. ``SharedCell`` holds one
+op per (node, input, op) and runs whichever arch it is given: the weight-sharing supernet (ENAS,
+NAO-WS); it maps the variable concatenation back to ``channels`` with a 1x1 convolution whose
+weight is sliced per loose end, so every arch gives the next cell the same shape.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nao.spaces.cell import Cell
+from nao.tasks.cnn.ops import FactorizedReduce, ReLUConvBN, batch_norm, conv, make_op
+
+
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Zero whole samples of a branch with probability ``drop_prob``, rescaling the rest (Larsson et al. 2017)."""
+    keep = 1.0 - drop_prob
+    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x * mask / keep
+
+
+def loose_ends(cell: Cell) -> list[int]:
+    """States that no node reads, in index order (0, 1 = cell inputs, 2.. = nodes)."""
+    used = {i for node in cell for i, _ in node}
+    return [k for k in range(len(cell) + 2) if k not in used]
+
+
+class _Cell(nn.Module):
+    """Preprocessing, node computation and loose-end reduction; subclasses say where ops come from."""
+
+    def __init__(self, *, c_pp: int, c_p: int, channels: int, reduction: bool, reduction_prev: bool, stats: bool):
+        super().__init__()
+        self.reduction = reduction
+        self.channels = channels
+        self.pre0 = (FactorizedReduce(c_pp, channels, stats) if reduction_prev
+                     else ReLUConvBN([conv(c_pp, channels, 1)], channels, stats))
+        self.pre1 = ReLUConvBN([conv(c_p, channels, 1)], channels, stats)
+
+    def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
+        raise NotImplementedError
+
+    def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def stride(self, source: int) -> int:
+        return 2 if self.reduction and source < 2 else 1
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell, drop_prob: float = 0.0) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        for j, node in enumerate(cell):
+            total = None
+            for b, (source, op) in enumerate(node):
+                h = self.op(j, b, source, op)(states[source])
+                if self.training and drop_prob > 0:
+                    h = drop_path(h, drop_prob)
+                total = h if total is None else total + h
+            states.append(total)
+        ends = [self.reduce_input[str(k)](states[k]) if self.reduction and k < 2 else states[k]
+                for k in loose_ends(cell)]
+        return self.combine(cell, ends)
+
+
+class FixedCell(_Cell):
+    """One arch's cell; the output concatenates its loose ends (``out_channels`` = their number x channels)."""
+
+    def __init__(self, cell: Cell, op_names: tuple[str, ...], **kwargs):
+        super().__init__(**kwargs, stats=True)
+        self.cell = cell
+        self.ops = nn.ModuleDict({
+            f"{j}_{b}": make_op(op_names[op], self.channels, self.stride(source))
+            for j, node in enumerate(cell) for b, (source, op) in enumerate(node)
+        })
+        inputs = [k for k in loose_ends(cell) if k < 2] if self.reduction else []
+        self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, True)
+                                           for k in inputs})
+        self.out_channels = len(loose_ends(cell)) * self.channels
+
+    def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
+        return self.ops[f"{node}_{branch}"]
+
+    def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(loose, dim=1)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell | None = None,
+                drop_prob: float = 0.0) -> torch.Tensor:
+        return super().forward(s0, s1, self.cell, drop_prob)
+
+
+class SharedCell(_Cell):
+    """Every arch's cell with shared weights: one op per (node, input, op), batch statistics only."""
+
+    def __init__(self, n_nodes: int, op_names: tuple[str, ...], **kwargs):
+        super().__init__(**kwargs, stats=False)
+        self.ops = nn.ModuleDict({
+            f"{j}_{source}_{op}": make_op(name, self.channels, self.stride(source), stats=False)
+            for j in range(n_nodes) for source in range(j + 2) for op, name in enumerate(op_names)
+        })
+        inputs = (0, 1) if self.reduction else ()
+        self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, False)
+                                           for k in inputs})
+        self.out_weight = nn.Parameter(torch.empty(self.channels, (n_nodes + 2) * self.channels))
+        nn.init.kaiming_normal_(self.out_weight)
+        self.out_bn = batch_norm(self.channels, stats=False)
+        self.out_channels = self.channels
+
+    def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
+        return self.ops[f"{node}_{source}_{op}"]
+
+    def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
+        c = self.channels
+        columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in loose_ends(cell)], dim=1)
+        return self.out_bn(F.conv2d(F.relu(torch.cat(loose, dim=1)), columns[:, :, None, None]))

@@ -1,0 +1,199 @@
+"""Evaluators for CNN cell spaces: train each arch briefly (``standalone``) or score it with a
+weight-sharing supernet trained between NAO iterations (``supernet``, NAO-WS).
+
+Both report validation accuracy (%) on a fixed validation subset carved from the training set;
+the test set is never looked at during a search.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from nao.config import ConfigError, from_dict, to_dict
+from nao.spaces.base import Arch
+from nao.spaces.cell import CellSpace
+from nao.tasks.cnn.cells import loose_ends
+from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
+from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, model_input, resolve_device, seeded_init, to_device
+from nao.tasks.images import ImageData, load_images
+
+
+@dataclass
+class ImageTaskConfig:
+    """``evaluator.task`` of the CNN evaluators."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkConfig = field(default_factory=lambda: NetworkConfig(channels=16, cells_per_stage=2,
+                                                                         auxiliary=False))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=64, lr=0.05, drop_path=0.0,
+                                                                   cutout=0))
+    valid_images: int = 1000  # every arch is scored on these (the first of the validation split)
+    sampling: str = "uniform"  # supernet: one arch per batch, uniform over the pool or "params"-proportional
+
+
+SAMPLING = ("uniform", "params")
+
+
+def task_config(config) -> ImageTaskConfig:
+    """``config.task`` (a mapping) checked into an ``ImageTaskConfig``; the resolved form is written back."""
+    task = from_dict(ImageTaskConfig, config.task or {}, where="evaluator.task")
+    if task.sampling not in SAMPLING:
+        raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLING)}, got {task.sampling!r}")
+    config.task = to_dict(task)
+    return task
+
+
+class _ImageEvaluator:
+    """What both evaluators share: the data, the metric, the device."""
+
+    metric = "valid_acc"
+    report_metric = None
+    minimize = False
+    shares_weights = False
+
+    def __init__(self, space: CellSpace, config, *, seed: int, device: str, run_path: Path | None):
+        if config.metric not in (None, self.metric):
+            raise ConfigError(f"evaluator.metric: the {config.type} evaluator measures 'valid_acc', "
+                              f"got {config.metric!r}")
+        if config.report_metric is not None:
+            raise ConfigError("evaluator.report_metric: a search never looks at the test set; "
+                              "train the best arch with `nao train` for its test accuracy")
+        self.space, self.seed, self.run_path = space, seed, run_path
+        self.task = task_config(config)
+        self.device = resolve_device(device)
+        self._data: ImageData | None = None
+
+    @property
+    def data(self) -> ImageData:
+        """Loaded on first use, so a bad config fails before minutes of loading."""
+        if self._data is None:
+            d = self.task.data
+            self._data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=self.seed,
+                                     download=d.download)
+        return self._data
+
+    def candidates(self) -> None:
+        return None
+
+    def begin_stage(self, stage: int, pool: list[Arch]) -> None:
+        """Called before each batch is evaluated (the supernet trains here)."""
+
+
+class StandaloneEvaluator(_ImageEvaluator):
+    """Each arch trained from scratch for ``task.train.epochs``, scored on the validation subset."""
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        net_config, data = self.task.network, self.data
+        model = seeded_init(lambda: ChildNetwork(self.space, arch, in_channels=data.shape[0],
+                                                 n_classes=data.n_classes, config=net_config), self.seed)
+        trainer = Trainer(model, data, self.task.train, seed=self.seed, device=self.device,
+                          train_images=self.task.data.train_images)
+        for _ in range(self.task.train.epochs):
+            trainer.train_epoch()
+        return {self.metric: trainer.accuracy("valid", limit=self.task.valid_images)}
+
+
+class SupernetEvaluator(_ImageEvaluator):
+    """NAO-WS: shared weights trained on the pool between iterations; all archs scored on the same images.
+
+    Before each batch the supernet trains ``task.train.epochs`` epochs (a fresh cosine cycle, as NAO-V2's
+    phases), each mini-batch running one arch drawn from the pool (every arch evaluated so far plus the
+    new batch). Its weights after each stage are saved in the run directory (``supernet/stageNNNN.pt``),
+    so a resumed search reloads them instead of training again. Batch norm always uses the batch's own
+    statistics and every arch sees the same images in the same order, so a score depends on the arch
+    and the weights only — not on which arch ran before (the original's bug, nao-facts §8.1).
+    """
+
+    shares_weights = True
+
+    def __init__(self, space: CellSpace, config, *, seed: int, device: str, run_path: Path | None):
+        super().__init__(space, config, seed=seed, device=device, run_path=run_path)
+        self._supernet: Supernet | None = None
+        self._stage: int | None = None  # stage whose weights are loaded
+        self._stem: torch.Tensor | None = None  # stem output of the validation subset for those weights
+
+    @property
+    def supernet(self) -> Supernet:
+        if self._supernet is None:
+            data = self.data
+            self._supernet = to_device(seeded_init(lambda: Supernet(
+                self.space, in_channels=data.shape[0], n_classes=data.n_classes, config=self.task.network), self.seed),
+                self.device)
+        return self._supernet
+
+    def _checkpoint(self, stage: int) -> Path:
+        assert self.run_path is not None, "the supernet evaluator needs a run directory"
+        return self.run_path / "supernet" / f"stage{stage:04d}.pt"
+
+    def begin_stage(self, stage: int, pool: list[Arch]) -> None:
+        self._stem = None
+        path = self._checkpoint(stage)
+        if path.exists():
+            self.supernet.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+            self._stage = stage
+            return
+        earlier = sorted(path.parent.glob("stage*.pt"))
+        if earlier and self._stage != int(earlier[-1].stem[5:]):
+            self.supernet.load_state_dict(torch.load(earlier[-1], map_location=self.device, weights_only=True))
+        self.train(pool, seed=self.seed * 100_003 + stage, desc=f"supernet stage {stage}")
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(self.supernet.state_dict(), tmp)
+        os.replace(tmp, path)
+        self._stage = stage
+
+    def train(self, pool: list[Arch], *, seed: int, desc: str = "supernet", progress: bool = True) -> list[dict]:
+        """``task.train.epochs`` epochs, each mini-batch with one arch from ``pool``; per-epoch stats."""
+        net, rng = self.supernet, np.random.default_rng(seed)
+        weights = self.sampling_weights(pool)
+        trainer = Trainer(net, self.data, self.task.train, seed=seed, device=self.device,
+                          train_images=self.task.data.train_images)
+        cells = [self.space.cells(a) for a in pool]
+
+        def forward(x: torch.Tensor):
+            return net.head(net.stem(x), cells[rng.choice(len(cells), p=weights)])
+
+        stats = []
+        with tqdm(total=self.task.train.epochs, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
+            for _ in range(self.task.train.epochs):
+                stats.append(trainer.train_epoch(forward))
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats[-1]['train_loss']:.3f}", acc=f"{stats[-1]['train_acc']:.1f}")
+        return stats
+
+    def sampling_weights(self, pool: list[Arch]) -> np.ndarray:
+        if self.task.sampling == "uniform":
+            return np.full(len(pool), 1.0 / len(pool))
+        sizes = np.array([self.parameters_of(a) for a in pool], dtype=float)
+        return sizes / sizes.sum()
+
+    def parameters_of(self, arch: Arch) -> int:
+        """Weights the arch uses in the supernet (NAO-V2 samples in proportion to this)."""
+        total = 0
+        for cell_module, reduction in zip(self.supernet.cells, self.supernet.reductions, strict=True):
+            cell = self.space.cells(arch)[int(reduction)]
+            modules = [cell_module.op(j, b, s, o) for j, node in enumerate(cell) for b, (s, o) in enumerate(node)]
+            if reduction:
+                modules += [cell_module.reduce_input[str(k)] for k in loose_ends(cell) if k < 2]
+            total += sum(p.numel() for m in modules for p in m.parameters())
+        return total
+
+    @torch.no_grad()
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        net = self.supernet.eval()
+        if self._stem is None:
+            images, labels = self.data.valid
+            x = model_input(images[: self.task.valid_images].to(self.device), self.data)
+            self._stem, self._labels = net.stem(x), labels[: self.task.valid_images].to(self.device)
+        logits, _ = net.head(self._stem, self.space.cells(arch))
+        return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0}
+
+
+EVALUATORS = {"standalone": StandaloneEvaluator, "supernet": SupernetEvaluator}

@@ -1,0 +1,111 @@
+"""Candidate operations of the CNN cell spaces, by name (``CellSpace.op_names``).
+
+Every op maps ``channels`` to ``channels``; ``stride=2`` halves height and width (rounding up,
+so 7x7 maps become 4x4 whatever the op). ``stats=False`` gives batch norms without
+running statistics: the weight-sharing supernet always normalises with the batch's own
+statistics, so an arch's score never depends on which arch ran before it (nao-facts §8.1, 15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OpFactory = Callable[[int, int, bool], nn.Module]
+
+
+def batch_norm(channels: int, stats: bool) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, track_running_stats=stats)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU, then one convolution (or a chain, e.g. 1x7 then 7x1), then batch norm."""
+
+    def __init__(self, convs: list[nn.Conv2d], channels: int, stats: bool):
+        super().__init__(nn.ReLU(), *convs, batch_norm(channels, stats))
+
+
+def conv(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+         groups: int = 1) -> nn.Conv2d:
+    size = (kernel, kernel) if isinstance(kernel, int) else kernel
+    return nn.Conv2d(c_in, c_out, size, stride, padding=(size[0] // 2, size[1] // 2), groups=groups, bias=False)
+
+
+class SepConv(nn.Sequential):
+    """DARTS-style separable convolution: (ReLU, depthwise k x k, pointwise 1x1, BN) twice."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, stats: bool):
+        super().__init__(
+            ReLUConvBN([conv(channels, channels, kernel, stride, groups=channels), conv(channels, channels, 1)],
+                       channels, stats),
+            ReLUConvBN([conv(channels, channels, kernel, groups=channels), conv(channels, channels, 1)],
+                       channels, stats),
+        )
+
+
+class FactorizedReduce(nn.Module):
+    """Halves the resolution without losing pixels: two stride-2 1x1 convs, the second shifted by one."""
+
+    def __init__(self, c_in: int, c_out: int, stats: bool):
+        super().__init__()
+        self.conv_a = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_b = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
+        self.bn = batch_norm(c_out, stats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x)
+        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]  # odd sizes too: both halves give ceil(size / 2)
+        return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
+
+
+class Pool(nn.Module):
+    """Max or average pooling that keeps the size (stride 1) or halves it (stride 2).
+
+    Even kernels pad one pixel right and bottom, as the reference does for its 2x2 pools.
+    """
+
+    def __init__(self, kind: str, kernel: int, stride: int):
+        super().__init__()
+        self.kind, self.kernel, self.stride = kind, kernel, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padding = self.kernel // 2
+        if self.kernel % 2 == 0:
+            x, padding = F.pad(x, (0, 1, 0, 1), value=float("-inf") if self.kind == "max" else 0.0), 0
+        if self.kind == "max":
+            return F.max_pool2d(x, self.kernel, self.stride, padding)
+        return F.avg_pool2d(x, self.kernel, self.stride, padding, count_include_pad=False)
+
+
+def identity(channels: int, stride: int, stats: bool) -> nn.Module:
+    return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels, stats)
+
+
+def factorized_conv(kernel: int) -> OpFactory:
+    """1 x k then k x 1 (the stride split between them), NAO's cheap large-receptive-field conv."""
+    return lambda c, s, stats: ReLUConvBN([conv(c, c, (1, kernel), (1, s)), conv(c, c, (kernel, 1), (s, 1))], c, stats)
+
+
+def pool(kind: str, kernel: int) -> OpFactory:
+    return lambda c, s, stats: Pool(kind, kernel, s)
+
+
+OPS: dict[str, OpFactory] = {
+    "identity": identity,
+    "sep_conv_3x3": lambda c, s, stats: SepConv(c, 3, s, stats),
+    "sep_conv_5x5": lambda c, s, stats: SepConv(c, 5, s, stats),
+    "conv_1x1": lambda c, s, stats: ReLUConvBN([conv(c, c, 1, s)], c, stats),
+    "conv_3x3": lambda c, s, stats: ReLUConvBN([conv(c, c, 3, s)], c, stats),
+    "conv_1x3_3x1": factorized_conv(3),
+    "conv_1x7_7x1": factorized_conv(7),
+    **{f"{kind}_pool_{k}x{k}": pool(kind, k) for kind in ("max", "avg") for k in (2, 3, 5)},
+}
+
+
+def make_op(name: str, channels: int, stride: int, stats: bool = True) -> nn.Module:
+    if name not in OPS:
+        raise KeyError(f"no CNN op named {name!r} (known: {', '.join(sorted(OPS))})")
+    return OPS[name](channels, stride, stats)
