@@ -164,6 +164,13 @@ def cmd_search(args: argparse.Namespace) -> None:
     emit_result(run_search(config, out, resume=args.resume))
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from nao.train import run_train
+
+    out = args.out or str(Path("runs") / f"train-{Path(args.config).stem}")
+    emit_result(run_train(args.config, args.overrides, out, resume=args.resume))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from nao.report import write_report
 
@@ -239,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/CONFIG-STRATEGY-seedSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (or start it if empty)")
     p.set_defaults(run=cmd_search)
+
+    p = commands.add_parser("train", help="train one arch from scratch (final training)",
+                            description="Train the config's `arch` from scratch with its recipe (see "
+                            "configs/*train*.yaml). --out holds config.yaml, checkpoint.pt (every epoch; it carries "
+                            "the arch), metrics.jsonl and result.json; a killed run continues with --resume. The test "
+                            "set is read once, at the end; the last line of stdout is the result as JSON.")
+    p.add_argument("config", metavar="CONFIG.yaml", help="training config (see configs/)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. arch='0 1 ...' "
+                   "train.epochs=20")
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/train-CONFIG)")
+    p.add_argument("--resume", action="store_true", help="continue the training in --out")
+    p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("report", help="plots and a summary table of search runs",
                             description="Write best_so_far.png (grouped by strategy, mean and spread), "

@@ -17,7 +17,7 @@ from nao.config import ConfigError, apply_overrides, from_dict, load_yaml, to_di
 from nao.errors import UserError
 from nao.search.evaluators import EvaluatorConfig, make_evaluator
 from nao.search.loggers import make_logger
-from nao.search.rundir import CONFIG, METRICS, Record, RunDir
+from nao.search.rundir import CONFIG, METRICS, Record, RunDir, first_difference
 from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig, Strategy
 from nao.spaces import get_space
 
@@ -49,19 +49,6 @@ def _config_text(config: SearchConfig) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
-def _first_difference(saved: dict, current: dict, where: str = "") -> str | None:
-    for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key), current.get(key)
-        path = f"{where}.{key}" if where else key
-        if isinstance(a, dict) and isinstance(b, dict):
-            found = _first_difference(a, b, path)
-            if found:
-                return found
-        elif a != b:
-            return f"{path}: {a!r} in the run, {b!r} now"
-    return None
-
-
 def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                progress: bool = True, on_evaluated: Callable[[Record], None] | None = None) -> dict:
     """Run (or resume) a search into ``out``; returns the final summary (also the CLI's JSON line)."""
@@ -89,7 +76,7 @@ def _check_resumable(run: RunDir, config: SearchConfig) -> None:
     if config.budget < saved["budget"]:
         raise UserError(f"--resume with a smaller budget ({saved['budget']} in the run, {config.budget} now): "
                         "a budget can only grow")
-    difference = _first_difference({**saved, "budget": config.budget}, to_dict(config))
+    difference = first_difference({**saved, "budget": config.budget}, to_dict(config))
     if difference:
         raise UserError(f"--resume with a different config ({difference})")
 

@@ -14,6 +14,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import yaml
+
 from nao.errors import UserError
 
 HISTORY = "history.jsonl"
@@ -98,6 +100,16 @@ class RunDir:
     def save_state(self, state: dict) -> None:
         self.write_text(STATE, json.dumps(state))
 
+    def check_or_write_config(self, config) -> None:
+        """Save ``config`` (a dataclass) in a new run; in a resumed one refuse a config that differs."""
+        saved = self.path / CONFIG
+        if saved.exists():
+            difference = first_difference(yaml.safe_load(saved.read_text()), asdict(config))
+            if difference:
+                raise UserError(f"--resume with a different config ({difference})")
+        else:
+            self.write_text(CONFIG, yaml.safe_dump(asdict(config), sort_keys=False))
+
     def write_text(self, name: str, text: str) -> None:
         """Atomic: a reader (or a kill) sees the old file or the new one, never half of one."""
         target = self.path / name
@@ -107,3 +119,17 @@ class RunDir:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
+
+
+def first_difference(saved: dict, current: dict, where: str = "") -> str | None:
+    """The first dotted key whose value differs, as "key: old in the run, new now"."""
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        path = f"{where}.{key}" if where else key
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = first_difference(a, b, path)
+            if found:
+                return found
+        elif a != b:
+            return f"{path}: {a!r} in the run, {b!r} now"
+    return None

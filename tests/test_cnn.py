@@ -1,0 +1,211 @@
+"""CNN task: ops, child networks, the weight-sharing supernet, training, `nao train`, CNN evaluators."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import SMALL, write_stripes
+
+import nao
+from nao.cli import main
+from nao.errors import UserError
+from nao.search import load_config, run_search
+from nao.search.rundir import RunDir
+from nao.tasks.cnn.cells import loose_ends
+from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
+from nao.tasks.cnn.ops import OPS, make_op
+from nao.tasks.cnn.train import TrainConfig, Trainer, seeded_init
+from nao.tasks.images import load_images
+
+SPACE = nao.get_space("nao-cnn")
+TINY_NET = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)
+TINY_TRAIN = TrainConfig(epochs=2, batch_size=32, lr=0.05, cutout=2, crop_padding=1, drop_path=0.1,
+                         eval_batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def stripes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stripes")
+    write_stripes(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(stripes):
+    return load_images("mnist", data_dir=stripes, valid_size=60, download=False)
+
+
+def archs(n: int, seed: int = 0) -> list[tuple[int, ...]]:
+    rng = np.random.default_rng(seed)
+    return [SPACE.sample(rng) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("size", [8, 7])
+def test_every_op_keeps_the_shape_or_halves_it_rounding_up(name, size):
+    x = torch.randn(2, 4, size, size)
+    assert make_op(name, 4, 1)(x).shape == (2, 4, size, size)
+    assert make_op(name, 4, 2)(x).shape == (2, 4, (size + 1) // 2, (size + 1) // 2)
+
+
+def test_a_fixed_cell_outputs_its_loose_ends_and_the_network_its_logits():
+    arch = archs(1, seed=3)[0]
+    net = ChildNetwork(SPACE, arch, in_channels=1, n_classes=4, config=NetworkConfig(channels=4, cells_per_stage=1))
+    normal, reduction = SPACE.cells(arch)
+    widths = [cell.out_channels // cell.channels for cell in net.cells]
+    assert widths == [len(loose_ends(c)) for c in (normal, reduction, normal, reduction, normal)]
+    net.train()
+    logits, aux = net(torch.randn(3, 1, 8, 8))
+    assert logits.shape == (3, 4) and aux.shape == (3, 4)
+    net.eval()
+    assert net(torch.randn(3, 1, 8, 8))[1] is None  # the auxiliary head only trains
+
+
+def test_loose_ends_include_unused_cell_inputs():
+    cell = (((1, 0), (1, 4)), ((2, 1), (2, 2)))  # node 0 reads input 1, node 1 reads node 0
+    assert loose_ends(cell) == [0, 3]
+
+
+def test_a_supernet_score_depends_on_the_arch_and_the_weights_only():
+    """Batch statistics only: the same arch gives the same output whatever ran before it, in any mode."""
+    net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0)
+    x = torch.randn(16, 1, 8, 8)
+    a, b, c = archs(3)
+    with torch.no_grad():
+        net.eval()
+        first = net(x, a)[0]
+        net(x, b)
+        net.train()
+        net(x, c)
+        again = net(x, a)[0]
+    assert torch.allclose(first, again, atol=1e-6)
+    assert not torch.allclose(first, net.eval()(x, b)[0])
+
+
+def test_a_supernet_step_trains_only_the_ops_of_its_arch():
+    net = Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET)
+    arch = archs(1)[0]
+    net(torch.randn(4, 1, 8, 8), arch)[0].sum().backward()
+    normal = SPACE.cells(arch)[0]
+    used = {f"{j}_{s}_{o}" for j, node in enumerate(normal) for s, o in node}
+    first = net.cells[0]
+    for key, module in first.ops.items():
+        grads = [p.grad for p in module.parameters()]
+        if grads:
+            assert all(g is not None for g in grads) == (key in used), key
+
+
+def test_training_is_seeded_and_resumes_exactly(data):
+    def trainer() -> Trainer:
+        model = seeded_init(lambda: ChildNetwork(SPACE, archs(1)[0], in_channels=1, n_classes=4, config=TINY_NET), 7)
+        return Trainer(model, data, TINY_TRAIN, seed=7, device=torch.device("cpu"))
+
+    straight = trainer()
+    straight.train_epoch()
+    straight.train_epoch()
+    first = trainer()
+    first.train_epoch()
+    state = first.state_dict()
+    torch.randn(5)  # the caller's RNG use in between changes nothing
+    resumed = trainer()
+    resumed.load_state_dict(state)
+    resumed.train_epoch()
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+
+
+def test_a_child_network_learns_the_stripes(data):
+    model = seeded_init(lambda: ChildNetwork(SPACE, archs(1)[0], in_channels=1, n_classes=4, config=TINY_NET), 0)
+    trainer = Trainer(model, data, TrainConfig(epochs=6, batch_size=16, lr=0.05, cutout=0, crop_padding=0,
+                                               flip=False, drop_path=0.0), seed=0, device=torch.device("cpu"))
+    for _ in range(6):
+        trainer.train_epoch()
+    assert trainer.accuracy("valid") >= 90.0
+
+
+def train_config(tmp_path, stripes, **extra) -> str:
+    config = {"space": "nao-cnn", "arch": SPACE.format(archs(1)[0]), "seed": 1,
+              "data": {"name": "mnist", "dir": str(stripes), "valid_size": 60, "download": False},
+              "network": {"channels": 4, "cells_per_stage": 1, "auxiliary": True},
+              "train": {"epochs": 2, "batch_size": 32, "cutout": 2, "eval_batch_size": 64}} | extra
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_nao_train_reports_test_accuracy_once_and_resumes(tmp_path, stripes, capsys):
+    config = train_config(tmp_path, stripes)
+    out = str(tmp_path / "run")
+    assert main(["train", config, "--out", out]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["epochs"] == 2 and 0 <= result["test_acc"] <= 100 and 0 <= result["valid_acc"] <= 100
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert checkpoint["arch"] == result["arch"] and checkpoint["trainer"]["epoch"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2] and all("test_acc" not in m for m in lines)
+    assert main(["train", config, "--out", out]) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+    assert main(["train", config, "train.epochs=3", "--out", out, "--resume"]) == 2
+    assert "different config (train.epochs: 2 in the run, 3 now)" in capsys.readouterr().err
+    assert main(["train", config, "--out", out, "--resume"]) == 0  # finished: tested again, not retrained
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["test_acc"] == result["test_acc"]
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("arch=", "arch: required"),
+    ("arch=0 1 2", "nao-cnn"),
+    ("space=nb201", "no task trains nb201 archs"),
+    ("train.epoch=3", "unknown config key 'train.epoch'"),
+])
+def test_nao_train_config_errors_are_one_line(tmp_path, stripes, capsys, override, message):
+    assert main(["train", train_config(tmp_path, stripes), override, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def search_config(stripes, evaluator: str, budget: int, **extra):
+    task = {"data": {"name": "mnist", "dir": str(stripes), "valid_size": 60, "download": False},
+            "network": {"channels": 4, "cells_per_stage": 1, "auxiliary": False},
+            "train": {"epochs": 1, "batch_size": 32, "cutout": 0, "eval_batch_size": 64}, "valid_images": 60}
+    nao_config = {"seed_archs": 6, "new_per_iteration": 4, "top_k": 4, "epochs": 20, "controller": SMALL}
+    settings = {"space": "nao-cnn", "strategy": "nao", "budget": budget, "evaluator.type": evaluator,
+                "evaluator.task": json.dumps(task), "nao": json.dumps(nao_config)} | extra
+    return load_config(None, [f"{k}={v}" for k, v in settings.items()])
+
+
+def test_a_supernet_search_trains_before_each_batch_and_resumes_like_an_uninterrupted_run(tmp_path, stripes):
+    direct = run_search(search_config(stripes, "supernet", 14), tmp_path / "direct", progress=False)
+    assert sorted(p.name for p in (tmp_path / "direct" / "supernet").iterdir()) == [
+        "stage0001.pt", "stage0002.pt", "stage0003.pt"]  # 6 seeds, then 4 + 4 proposals
+    run_search(search_config(stripes, "supernet", 10), tmp_path / "extended", progress=False)
+    extended = run_search(search_config(stripes, "supernet", 14), tmp_path / "extended", resume=True,
+                          progress=False)
+    assert extended == direct | {"run_dir": str(tmp_path / "extended")}
+    first = [r.metrics for r in RunDir(tmp_path / "direct").read_history()]
+    assert first == [r.metrics for r in RunDir(tmp_path / "extended").read_history()]
+    scores = [m["valid_acc"] for m in first]
+    assert all(0 <= s <= 100 for s in scores) and len(set(scores)) > 1
+
+
+def test_the_supernet_evaluator_refuses_the_test_set_and_other_metrics(stripes, tmp_path):
+    with pytest.raises(UserError, match="never looks at the test set"):
+        run_search(search_config(stripes, "supernet", 4, **{"evaluator.report_metric": "test_acc"}),
+                   tmp_path / "a", progress=False)
+    with pytest.raises(UserError, match=r"evaluator\.task\.sampling: must be one of uniform, params"):
+        run_search(search_config(stripes, "supernet", 4, **{"evaluator.task.sampling": "loss"}),
+                   tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
+    summary = run_search(search_config(stripes, "standalone", 3, strategy="random"), tmp_path / "run",
+                         progress=False)
+    history = RunDir(tmp_path / "run").read_history()
+    assert summary["evaluated"] == 3 and all(r.seconds > 0 for r in history)
+    assert summary["best_metric"] == max(r.metrics["valid_acc"] for r in history)
