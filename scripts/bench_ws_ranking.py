@@ -1,0 +1,69 @@
+"""Weight-sharing ranking quality (issue #4): supernet scores against short standalone training.
+
+    python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
+
+RUN_DIR is a finished supernet search (e.g. the main job's runs/fashion-demo/search). Its last
+supernet scores every arch it evaluated; ``--archs`` of them, evenly spread over that ranking, are
+then trained from scratch as child networks of the same size on the same training images for
+``--epochs`` epochs and scored on the same validation images. Prints one JSON object with Kendall's
+tau and Spearman's rho between the two scores (and writes the pairs to --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+import nao
+from nao.config import from_dict
+from nao.predictors.metrics import kendall_tau, spearman
+from nao.search.loop import SearchConfig
+from nao.search.rundir import RunDir
+from nao.tasks.cnn.evaluators import StandaloneEvaluator, SupernetEvaluator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=3, help="standalone training epochs per arch")
+    parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
+    args = parser.parse_args()
+    config = from_dict(SearchConfig, yaml.safe_load((args.run / "config.yaml").read_text()))
+    space = nao.get_space(config.space)
+    run = RunDir(args.run)
+    stage = run.load_state()["stage"]
+    archs = [space.parse(r.arch) for r in run.read_history()]
+    supernet = SupernetEvaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=args.run)
+    supernet.begin_stage(stage, archs)  # loads the last stage's weights
+    scores = np.array([supernet.evaluate(a)["valid_acc"] for a in archs])
+    order = np.argsort(-scores)
+    picked = [int(order[i]) for i in np.linspace(0, len(archs) - 1, args.archs).round().astype(int)]
+    config.evaluator.task = config.evaluator.task | {"train": config.evaluator.task["train"] | {"epochs": args.epochs}}
+    standalone = StandaloneEvaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=None)
+    rows, started = [], time.perf_counter()
+    for n, i in enumerate(picked):
+        trained = standalone.evaluate(archs[i])["valid_acc"]
+        rows.append((space.format(archs[i]), float(scores[i]), trained))
+        print(f"{n + 1}/{len(picked)} supernet {scores[i]:.1f} standalone {trained:.1f}", file=sys.stderr)
+    if args.out:
+        with open(args.out, "w", newline="") as f:
+            csv.writer(f).writerows([("arch", "supernet_valid_acc", "standalone_valid_acc"), *rows])
+    ws, sa = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+    print(json.dumps({"benchmark": "ws_ranking", "run": str(args.run), "archs": len(rows),
+                      "standalone_epochs": args.epochs, "kendall_tau": round(float(kendall_tau(ws, sa)), 3),
+                      "spearman": round(float(spearman(ws, sa)), 3),
+                      "supernet_range": [round(float(ws.min()), 1), round(float(ws.max()), 1)],
+                      "standalone_range": [round(float(sa.min()), 1), round(float(sa.max()), 1)],
+                      "standalone_seconds": round(time.perf_counter() - started, 1)}))
+
+
+if __name__ == "__main__":
+    main()
