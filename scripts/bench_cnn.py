@@ -4,7 +4,8 @@
 
 - ``step_ratio``: a supernet training step (forward, backward, SGD) over a standalone child step of
   the same arch, same batch and channels, averaged over 10 archs, both timed in this run (target
-  <= 1.3); peak memory of each (CUDA: max allocated; CPU: peak resident set of a fresh process).
+  <= 1.3); peak memory of each (CUDA: max allocated; CPU: growth of the peak resident set of a fresh
+  process over what it held before building the model).
 - ``eval_seconds``: scoring ``--archs`` archs on the 1,000-image validation subset with the
   supernet (target <= 60 s on 2 cores). Random images: the cost does not depend on the pixels.
 Prints one JSON object.
@@ -77,12 +78,17 @@ def memory_probe(kind: str, batch: int, device_name: str) -> None:
     device = torch.device(device_name)
     network = task_config(load_config(CONFIG, []).evaluator).network
     arch = nao.get_space("nao-cnn").sample(np.random.default_rng(0))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = resident_mb()
     step_seconds(kind, [arch], network, batch, 2, device)
     if device.type == "cuda":
         print(torch.cuda.max_memory_allocated() / 2**20)
-    else:
-        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    else:  # peak resident set of the process minus what it held before building the model
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
+
+
+def resident_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 @torch.no_grad()
@@ -93,9 +99,9 @@ def eval_seconds(n_archs: int, network, images: int, device) -> float:
     archs = [space.sample(rng) for _ in range(n_archs)]
     x = torch.randn(images, *SHAPE, device=device).contiguous(memory_format=torch.channels_last)
     started = time.perf_counter()
-    stem = net.stem(x)
+    stem, memos = net.stem(x), net.arch_independent()
     for arch in archs:
-        net.head(stem, space.cells(arch))[0].argmax(1)
+        net.head(stem, space.cells(arch), memos)[0].argmax(1)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started

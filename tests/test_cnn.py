@@ -15,7 +15,7 @@ from nao.cli import main
 from nao.errors import UserError
 from nao.search import load_config, run_search
 from nao.search.rundir import RunDir
-from nao.tasks.cnn.cells import loose_ends
+from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
 from nao.tasks.cnn.ops import OPS, make_op
 from nao.tasks.cnn.train import TrainConfig, Trainer, seeded_init
@@ -57,7 +57,7 @@ def test_a_fixed_cell_outputs_its_loose_ends_and_the_network_its_logits():
     net = ChildNetwork(SPACE, arch, in_channels=1, n_classes=4, config=NetworkConfig(channels=4, cells_per_stage=1))
     normal, reduction = SPACE.cells(arch)
     widths = [cell.out_channels // cell.channels for cell in net.cells]
-    assert widths == [len(loose_ends(c)) for c in (normal, reduction, normal, reduction, normal)]
+    assert widths == [len(CellSpace.loose_ends(c)) for c in (normal, reduction, normal, reduction, normal)]
     net.train()
     logits, aux = net(torch.randn(3, 1, 8, 8))
     assert logits.shape == (3, 4) and aux.shape == (3, 4)
@@ -67,7 +67,7 @@ def test_a_fixed_cell_outputs_its_loose_ends_and_the_network_its_logits():
 
 def test_loose_ends_include_unused_cell_inputs():
     cell = (((1, 0), (1, 4)), ((2, 1), (2, 2)))  # node 0 reads input 1, node 1 reads node 0
-    assert loose_ends(cell) == [0, 3]
+    assert CellSpace.loose_ends(cell) == [0, 3]
 
 
 def test_a_supernet_score_depends_on_the_arch_and_the_weights_only():
@@ -84,6 +84,16 @@ def test_a_supernet_score_depends_on_the_arch_and_the_weights_only():
         again = net(x, a)[0]
     assert torch.allclose(first, again, atol=1e-6)
     assert not torch.allclose(first, net.eval()(x, b)[0])
+
+
+def test_reusing_arch_independent_results_across_archs_changes_no_score():
+    net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0).eval()
+    x = torch.randn(16, 1, 8, 8)
+    with torch.no_grad():
+        stem, memos = net.stem(x), net.arch_independent()
+        for arch in archs(6):
+            assert torch.allclose(net.head(stem, SPACE.cells(arch), memos)[0], net(x, arch)[0], atol=1e-6)
+    assert memos[0].values and memos[1].values and not memos[2].values
 
 
 def test_a_supernet_step_trains_only_the_ops_of_its_arch():

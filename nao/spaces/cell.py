@@ -93,14 +93,19 @@ class CellSpace(SlotSpace):
         orders = [[(a, b)] if a == b else [(a, b), (b, a)] for a, b in normal + reduction]
         return [self._from_nodes(nodes) for nodes in itertools.product(*orders)]
 
+    @staticmethod
+    def loose_ends(cell: Cell) -> list[int]:
+        """States no node reads, concatenated as the cell's output: 0, 1 = cell inputs, 2.. = nodes."""
+        used = {source for node in cell for source, _ in node}
+        return [k for k in range(len(cell) + 2) if k not in used]
+
     def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
-        """Normal and reduction cell; the output concatenates the nodes no other node uses."""
+        """Normal and reduction cell; the output concatenates the loose ends."""
         out = self.n_nodes + 2
         graphs = []
         for title, cell in zip(("normal cell", "reduction cell"), self.cells(arch), strict=True):
             edges = [(src, j + 2, self.op_names[op]) for j, node in enumerate(cell) for src, op in node]
-            used = {src for src, _, _ in edges}
-            edges += [(k, out, "") for k in range(2, out) if k not in used]
+            edges += [(k, out, "") for k in self.loose_ends(cell)]
             nodes = ("c[k-2]", "c[k-1]", *(str(j) for j in range(self.n_nodes)), "concat")
             graphs.append(CellGraph(title=title, nodes=nodes, edges=tuple(edges)))
         return graphs

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nao.spaces.cell import Cell
+from nao.spaces.cell import Cell, CellSpace
 from nao.tasks.cnn.ops import FactorizedReduce, ReLUConvBN, batch_norm, conv, make_op
 
 
@@ -28,12 +28,6 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     keep = 1.0 - drop_prob
     mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
     return x * mask / keep
-
-
-def loose_ends(cell: Cell) -> list[int]:
-    """States that no node reads, in index order (0, 1 = cell inputs, 2.. = nodes)."""
-    used = {i for node in cell for i, _ in node}
-    return [k for k in range(len(cell) + 2) if k not in used]
 
 
 class _Cell(nn.Module):
@@ -56,19 +50,40 @@ class _Cell(nn.Module):
     def stride(self, source: int) -> int:
         return 2 if self.reduction and source < 2 else 1
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell, drop_prob: float = 0.0) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell, drop_prob: float = 0.0,
+                memo: ArchIndependent | None = None) -> torch.Tensor:
+        """``memo``: results computed only from inputs no arch changes, reused across archs (evaluation)."""
+        memo = memo or ArchIndependent(())
+        states = [memo.apply(self.pre0, 0, s0), memo.apply(self.pre1, 1, s1)]
         for j, node in enumerate(cell):
             total = None
             for b, (source, op) in enumerate(node):
-                h = self.op(j, b, source, op)(states[source])
+                h = memo.apply(self.op(j, b, source, op), source, states[source])
                 if self.training and drop_prob > 0:
                     h = drop_path(h, drop_prob)
                 total = h if total is None else total + h
             states.append(total)
-        ends = [self.reduce_input[str(k)](states[k]) if self.reduction and k < 2 else states[k]
-                for k in loose_ends(cell)]
+        ends = [memo.apply(self.reduce_input[str(k)], k, states[k]) if self.reduction and k < 2 else states[k]
+                for k in CellSpace.loose_ends(cell)]
         return self.combine(cell, ends)
+
+
+class ArchIndependent:
+    """What a cell computes from states no arch changes (``fixed``: the first cell's two inputs are
+    the stem's output, the second cell's ``s0`` too), computed once when the supernet scores many
+    archs on one batch: a third of the cost of scoring an arch at the main job's size."""
+
+    def __init__(self, fixed: tuple[int, ...]):
+        self.fixed = fixed
+        self.values: dict[tuple[nn.Module, int], torch.Tensor] = {}
+
+    def apply(self, module: nn.Module, source: int, x: torch.Tensor) -> torch.Tensor:
+        if source not in self.fixed:
+            return module(x)
+        key = (module, source)
+        if key not in self.values:
+            self.values[key] = module(x)
+        return self.values[key]
 
 
 class FixedCell(_Cell):
@@ -81,10 +96,10 @@ class FixedCell(_Cell):
             f"{j}_{b}": make_op(op_names[op], self.channels, self.stride(source))
             for j, node in enumerate(cell) for b, (source, op) in enumerate(node)
         })
-        inputs = [k for k in loose_ends(cell) if k < 2] if self.reduction else []
+        inputs = [k for k in CellSpace.loose_ends(cell) if k < 2] if self.reduction else []
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, True)
                                            for k in inputs})
-        self.out_channels = len(loose_ends(cell)) * self.channels
+        self.out_channels = len(CellSpace.loose_ends(cell)) * self.channels
 
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
         return self.ops[f"{node}_{branch}"]
@@ -92,9 +107,9 @@ class FixedCell(_Cell):
     def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(loose, dim=1)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell | None = None,
-                drop_prob: float = 0.0) -> torch.Tensor:
-        return super().forward(s0, s1, self.cell, drop_prob)
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell | None = None, drop_prob: float = 0.0,
+                memo: ArchIndependent | None = None) -> torch.Tensor:
+        return super().forward(s0, s1, self.cell, drop_prob, memo)
 
 
 class SharedCell(_Cell):
@@ -119,5 +134,5 @@ class SharedCell(_Cell):
 
     def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
         c = self.channels
-        columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in loose_ends(cell)], dim=1)
+        columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in CellSpace.loose_ends(cell)], dim=1)
         return self.out_bn(F.conv2d(F.relu(torch.cat(loose, dim=1)), columns[:, :, None, None]))

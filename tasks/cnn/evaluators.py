@@ -19,7 +19,6 @@ from tqdm import tqdm
 from nao.config import ConfigError, from_dict, to_dict
 from nao.spaces.base import Arch
 from nao.spaces.cell import CellSpace
-from nao.tasks.cnn.cells import loose_ends
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
 from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, model_input, resolve_device, seeded_init, to_device
 from nao.tasks.images import ImageData, load_images
@@ -181,7 +180,7 @@ class SupernetEvaluator(_ImageEvaluator):
             cell = self.space.cells(arch)[int(reduction)]
             modules = [cell_module.op(j, b, s, o) for j, node in enumerate(cell) for b, (s, o) in enumerate(node)]
             if reduction:
-                modules += [cell_module.reduce_input[str(k)] for k in loose_ends(cell) if k < 2]
+                modules += [cell_module.reduce_input[str(k)] for k in CellSpace.loose_ends(cell) if k < 2]
             total += sum(p.numel() for m in modules for p in m.parameters())
         return total
 
@@ -192,7 +191,8 @@ class SupernetEvaluator(_ImageEvaluator):
             images, labels = self.data.valid
             x = model_input(images[: self.task.valid_images].to(self.device), self.data)
             self._stem, self._labels = net.stem(x), labels[: self.task.valid_images].to(self.device)
-        logits, _ = net.head(self._stem, self.space.cells(arch))
+            self._memos = net.arch_independent()
+        logits, _ = net.head(self._stem, self.space.cells(arch), self._memos)
         return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0}
 
 

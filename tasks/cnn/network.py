@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nao.spaces.cell import Cell, CellSpace
-from nao.tasks.cnn.cells import FixedCell, SharedCell
+from nao.tasks.cnn.cells import ArchIndependent, FixedCell, SharedCell
 
 Logits = tuple[torch.Tensor, torch.Tensor | None]  # (logits, auxiliary logits or None)
 
@@ -79,18 +79,24 @@ class CellNetwork(nn.Module):
     def _forward(self, x: torch.Tensor, cells: tuple[Cell, Cell] | None) -> Logits:
         return self.head(self.stem(x), cells)
 
-    def head(self, stem: torch.Tensor, cells: tuple[Cell, Cell] | None) -> Logits:
-        """Everything after the stem (the supernet evaluates many archs on one cached stem output)."""
+    def head(self, stem: torch.Tensor, cells: tuple[Cell, Cell] | None,
+             memos: list[ArchIndependent] | None = None) -> Logits:
+        """Everything after the stem. The supernet scores many archs on one batch with one stem output
+        and ``memos`` from ``arch_independent()`` (kept across those archs, in eval mode only)."""
         s0 = s1 = stem
         aux = None
         for index, (cell, reduction) in enumerate(zip(self.cells, self.reductions, strict=True)):
             drop = self.drop_path * (index + 1) / len(self.cells)  # deeper cells drop more (NAO / NASNet)
             arch_cell = None if cells is None else cells[int(reduction)]
-            s0, s1 = s1, cell(s0, s1, arch_cell, drop)
+            s0, s1 = s1, cell(s0, s1, arch_cell, drop, None if memos is None else memos[index])
             if index == self.aux_after and self.auxiliary is not None and self.training:
                 aux = self.auxiliary(s1)
         pooled = s1.mean(dim=(2, 3))  # (B, C)
         return self.classifier(self.dropout(pooled)), aux
+
+    def arch_independent(self) -> list[ArchIndependent]:
+        """Empty memos for ``head``: both inputs of the first cell and ``s0`` of the second are the stem's output."""
+        return [ArchIndependent((0, 1) if i == 0 else (0,) if i == 1 else ()) for i in range(len(self.cells))]
 
 
 class ChildNetwork(CellNetwork):
