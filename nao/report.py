@@ -153,12 +153,13 @@ def draw_cells(graphs: list[CellGraph], title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
-    fig, axes = plt.subplots(len(graphs), 1, figsize=(11, 3.2 * len(graphs)), squeeze=False)
-    for ax, graph in zip(axes[:, 0], graphs, strict=True):
+    layouts = [_layered(graph) for graph in graphs]
+    height = max(np.ptp(xy[:, 1]) for xy in layouts) + 1.6
+    fig, axes = plt.subplots(len(graphs), 1, figsize=(11, 0.9 * height * len(graphs) + 0.6), squeeze=False)
+    for ax, graph, xy in zip(axes[:, 0], graphs, layouts, strict=True):
         n = len(graph.nodes)
-        xy = np.array([(k, 0.35 * np.sin(k * 2.1)) for k in range(n)])  # zig-zag so edges do not overlap
-        ax.set_xlim(-0.6, n - 0.4)
-        ax.set_ylim(-1.4, 1.4)
+        ax.set_xlim(-0.5, xy[:, 0].max() + 0.5)
+        ax.set_ylim(-height / 2, height / 2)
         ax.set_title(graph.title, fontsize=10)
         ax.axis("off")
         fig.canvas.draw()  # fixes the data -> display transform used to place edge labels
@@ -167,11 +168,14 @@ def draw_cells(graphs: list[CellGraph], title: str, path: Path) -> None:
             bend = (0.2 + 0.3 * twins.index((src, dst, label))) if len(twins) > 1 else 0.2 * (dst - src > 1)
             ax.add_patch(FancyArrowPatch(xy[src], xy[dst], connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
                                          mutation_scale=12, color="0.35", shrinkA=14, shrinkB=14, clip_on=False))
-            if label:  # the middle of matplotlib's arc3 curve, computed in display space like the curve
+            if label:  # 60% along matplotlib's arc3 curve (a quadratic Bezier), in display space like the curve;
+                # past the middle, where edges fanning out of one input have spread apart
                 a, b = ax.transData.transform(xy[src]), ax.transData.transform(xy[dst])
                 dx, dy = b - a
-                middle = (a + b) / 2 + 0.5 * bend * np.array([dy, -dx])
-                ax.text(*ax.transData.inverted().transform(middle), label, fontsize=7, ha="center", va="center",
+                control = (a + b) / 2 + bend * np.array([dy, -dx])
+                t = 0.6
+                point = (1 - t) ** 2 * a + 2 * t * (1 - t) * control + t**2 * b
+                ax.text(*ax.transData.inverted().transform(point), label, fontsize=7, ha="center", va="center",
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
         targets = {dst for _, dst, _ in graph.edges}
         for k, name in enumerate(graph.nodes):
@@ -182,6 +186,20 @@ def draw_cells(graphs: list[CellGraph], title: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _layered(graph: CellGraph) -> np.ndarray:
+    """Node positions: x = longest path from a cell input (edges go from lower to higher index), nodes of
+    one layer spread evenly on y, so most edges join neighbouring layers and do not cross many others."""
+    depth = [0] * len(graph.nodes)
+    for src, dst, _ in sorted(graph.edges, key=lambda e: e[1]):
+        depth[dst] = max(depth[dst], depth[src] + 1)
+    xy = np.zeros((len(graph.nodes), 2))
+    for layer in set(depth):
+        members = [k for k in range(len(graph.nodes)) if depth[k] == layer]
+        for i, k in enumerate(members):
+            xy[k] = (layer, (len(members) - 1) / 2 - i)
+    return xy
 
 
 def write_report(run_paths: list[str | Path], out: str | Path) -> dict:
