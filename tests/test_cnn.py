@@ -39,6 +39,10 @@ def data(stripes):
     return load_images("mnist", data_dir=stripes, valid_size=60, download=False)
 
 
+def history(path) -> list[tuple]:
+    return [(r.arch, r.metrics, r.source, r.predicted) for r in RunDir(path).read_history()]
+
+
 def archs(n: int, seed: int = 0) -> list[tuple[int, ...]]:
     rng = np.random.default_rng(seed)
     return [SPACE.sample(rng) for _ in range(n)]
@@ -201,6 +205,17 @@ def test_a_supernet_search_trains_before_each_batch_and_resumes_like_an_uninterr
     assert first == [r.metrics for r in RunDir(tmp_path / "extended").read_history()]
     scores = [m["valid_acc"] for m in first]
     assert all(0 <= s <= 100 for s in scores) and len(set(scores)) > 1
+
+
+def test_a_supernet_search_killed_while_training_resumes_to_the_same_end(tmp_path, stripes):
+    """The state of a kill during stage 3's supernet training: stage 3's batch saved, its weights not yet."""
+    run_search(search_config(stripes, "supernet", 14), tmp_path / "run", progress=False)
+    finished = history(tmp_path / "run")
+    (tmp_path / "run" / "supernet" / "stage0003.pt").unlink()
+    lines = (tmp_path / "run" / "history.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "run" / "history.jsonl").write_text("".join(lines[:10]))
+    run_search(search_config(stripes, "supernet", 14), tmp_path / "run", resume=True, progress=False)
+    assert history(tmp_path / "run") == finished
 
 
 def test_the_supernet_evaluator_refuses_the_test_set_and_other_metrics(stripes, tmp_path):
