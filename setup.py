@@ -28,7 +28,7 @@ setup(
     python_requires=">=3.10",
     package_dir=PACKAGE_DIRS,
     packages=["nao", "nao.spaces", "nao.controller", "nao.search", "nao.encoders", "nao.predictors", "nao.tasks",
-              "nao.tasks.cnn"],
+              "nao.tasks.cnn", "nao.tasks.rnn"],
     install_requires=["torch>=2.2", "numpy>=1.23", "einops>=0.6", "pyyaml>=6", "tqdm>=4.60"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["nao = nao.cli:main"]},

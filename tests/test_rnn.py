@@ -1,0 +1,93 @@
+"""RNN task: the highway cell (level-scheduled, fixed and shared weights) and the cell language model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nao
+from nao.tasks.rnn.cells import ACTIVATIONS, FixedRecurrentCell, SharedRecurrentCell, schedule
+from nao.tasks.rnn.model import LMConfig, fixed_model, supernet_model
+
+SPACE = nao.get_space("nao-rnn")
+NAO_WS_PTB = SPACE.parse("0 1 1 1 2 2 1 2 4 1 4 1 4 1 7 1 8 2 1 0 4 1")  # nao-facts §6.4
+
+
+def archs(n: int, seed: int = 0) -> list[tuple[int, ...]]:
+    rng = np.random.default_rng(seed)
+    return [SPACE.sample(rng) for _ in range(n)]
+
+
+def reference_cell(cell: FixedRecurrentCell, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The cell's equations node by node, step by step (nao-facts §2), without any batching trick."""
+    outputs = []
+    for x_t in x:
+        c0, h0 = torch.cat([x_t, h], dim=1).mm(torch.cat([cell.w_x, cell.w_h])).chunk(2, dim=1)
+        states = [h + torch.sigmoid(c0) * (torch.tanh(h0) - h)]
+        for i, (pred, act) in enumerate(SPACE.nodes(cell.arch), start=1):
+            c, g = states[pred].mm(cell.w_nodes[i - 1]).chunk(2, dim=1)
+            states.append(states[pred] + torch.sigmoid(c) * (ACTIVATIONS[SPACE.activations[act]](g) - states[pred]))
+        h = torch.stack(states[1:]).mean(dim=0)  # mean of nodes 1..11
+        outputs.append(h)
+    return torch.stack(outputs)
+
+
+@pytest.mark.parametrize("arch", [NAO_WS_PTB, *archs(4)])
+def test_the_level_scheduled_cell_computes_the_cell_equations(arch):
+    cell = FixedRecurrentCell(SPACE, arch, input_size=6, hidden=8)
+    x, h = torch.randn(5, 3, 6), torch.randn(3, 8)
+    assert torch.allclose(cell(x, h), reference_cell(cell, x, h), atol=1e-6)
+
+
+def test_levels_follow_predecessors():
+    levels = schedule(SPACE, NAO_WS_PTB)
+    level_of = {0: 0} | {i: k + 1 for k, lv in enumerate(levels) for i in lv.nodes}
+    for i, (pred, _) in enumerate(SPACE.nodes(NAO_WS_PTB), start=1):
+        assert level_of[i] == level_of[pred] + 1
+    assert sorted(i for lv in levels for i in lv.nodes) == list(range(1, 12))
+
+
+def test_the_shared_cell_with_an_archs_weights_is_that_archs_cell():
+    shared = SharedRecurrentCell(SPACE, input_size=6, hidden=8)
+    x, h = torch.randn(4, 2, 6), torch.randn(2, 8)
+    for arch in archs(3, seed=1):
+        fixed = FixedRecurrentCell(SPACE, arch, input_size=6, hidden=8)
+        with torch.no_grad():
+            fixed.w_x.copy_(shared.w_x)
+            fixed.w_h.copy_(shared.w_h)
+            for i, (pred, _) in enumerate(SPACE.nodes(arch), start=1):
+                fixed.w_nodes[i - 1].copy_(shared.node_weight(i, pred))
+        assert torch.allclose(shared(x, h, arch), fixed(x, h), atol=1e-6)
+
+
+def test_a_shared_cell_step_trains_only_the_weights_of_its_arch():
+    shared = SharedRecurrentCell(SPACE, input_size=6, hidden=8)
+    arch = archs(1, seed=2)[0]
+    shared(torch.randn(3, 2, 6), torch.zeros(2, 8), arch).sum().backward()
+    used = {(i, pred) for i, (pred, _) in enumerate(SPACE.nodes(arch), start=1)}
+    for i in range(1, 12):
+        for pred in range(i):
+            assert (shared.node_weight(i, pred).grad is not None) == ((i, pred) in used), (i, pred)
+
+
+def test_the_language_model_ties_its_decoder_and_drops_out_only_in_training():
+    config = LMConfig(size=8, dropoute=0.1)
+    model = fixed_model(SPACE, NAO_WS_PTB, vocab_size=20, config=config)
+    tokens = torch.randint(0, 20, (5, 3))
+    logits, outputs = model(tokens, model.init_hidden(3))
+    assert logits.shape == (5, 3, 20) and outputs.shape == (5, 3, 8)
+    assert not any(p.shape == (20, 8) for n, p in model.named_parameters() if n != "embedding.weight")
+    model.eval()
+    first = model(tokens, model.init_hidden(3))[0]
+    assert torch.equal(first, model(tokens, model.init_hidden(3))[0])
+    model.train()
+    assert not torch.equal(first, model(tokens, model.init_hidden(3))[0])
+
+
+def test_the_supernet_language_model_runs_any_arch():
+    model = supernet_model(SPACE, vocab_size=20, config=LMConfig(size=8))
+    tokens = torch.randint(0, 20, (4, 2))
+    a, b = archs(2, seed=3)
+    model.eval()
+    assert not torch.allclose(model(tokens, model.init_hidden(2), a)[0], model(tokens, model.init_hidden(2), b)[0])
