@@ -9,9 +9,11 @@ from nao.config import ConfigError, apply_overrides, from_dict, load_yaml
 from nao.spaces import get_space
 from nao.spaces.base import SearchSpace
 from nao.spaces.cell import CellSpace
+from nao.spaces.recurrent import RecurrentSpace
 
 # space family -> module with ``FinalConfig`` and ``train_final(config, out, resume=, progress=)``
-FINAL_TRAINING: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.final"}
+FINAL_TRAINING: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.final",
+                                                 RecurrentSpace: "nao.tasks.rnn.final"}
 
 
 def run_train(path: str | Path | None, overrides: list[str], out: str | Path, *, resume: bool = False,

@@ -91,3 +91,84 @@ def test_the_supernet_language_model_runs_any_arch():
     a, b = archs(2, seed=3)
     model.eval()
     assert not torch.allclose(model(tokens, model.init_hidden(2), a)[0], model(tokens, model.init_hidden(2), b)[0])
+
+
+def write_corpus(folder, lines: int = 300) -> None:
+    """A tiny corpus with a learnable pattern: each sentence counts up from a random start word."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(12)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", lines), ("valid", lines // 5), ("test", lines // 5)):
+        text = []
+        for _ in range(n):
+            start = int(rng.integers(0, 6))
+            text.append(" ".join(words[start:start + 5]))
+        (folder / f"{split}.txt").write_text("\n".join(text) + "\n")
+
+
+def train_config(tmp_path, **train) -> str:
+    import yaml
+
+    write_corpus(tmp_path / "corpus")
+    config = {"space": "nao-rnn", "arch": SPACE.format(NAO_WS_PTB), "seed": 0,
+              "data": {"name": "ptb", "dir": str(tmp_path / "corpus"), "download": False},
+              "model": {"size": 16, "dropout": 0.1, "dropouth": 0.1, "dropoutx": 0.1, "dropouti": 0.1},
+              "train": {"epochs": 3, "batch_size": 8, "eval_batch_size": 4, "bptt": 10, "lr": 5.0,
+                        "nonmono": 1} | train}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_nao_train_learns_a_corpus_reports_test_perplexity_once_and_resumes(tmp_path, capsys):
+    import json
+
+    from nao.cli import main
+
+    config, out = train_config(tmp_path, epochs=3, lr=15.0), str(tmp_path / "run")
+    assert main(["train", config, "--out", out]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["epochs"] == 3 and result["test_ppl"] < 6  # 13 words; a uniform guess is 13
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2, 3] and all("test_ppl" not in m for m in lines)
+    assert main(["train", config, "train.epochs=4", "--out", out, "--resume"]) == 2
+    assert "different config (train.epochs: 3 in the run, 4 now)" in capsys.readouterr().err
+
+
+def test_training_resumes_exactly_and_switches_to_averaging_when_validation_stalls(tmp_path):
+    from nao.tasks.rnn.train import LMTrainConfig, LMTrainer
+    from nao.tasks.text import load_corpus
+
+    write_corpus(tmp_path / "corpus")
+    corpus = load_corpus("ptb", data_dir=tmp_path / "corpus", download=False)
+    config = LMTrainConfig(batch_size=8, bptt=10, lr=5.0, nonmono=1)
+
+    def trainer() -> LMTrainer:
+        torch.manual_seed(0)
+        model = fixed_model(SPACE, NAO_WS_PTB, corpus.vocab_size, LMConfig(size=16, dropout=0.1))
+        return LMTrainer(model, corpus, config, seed=0, device=torch.device("cpu"))
+
+    straight = trainer()
+    for loss in (3.0, 2.0):
+        straight.train_epoch()
+        straight.end_epoch(loss)
+    assert not straight.averaging
+    straight.end_epoch(3.5)  # worse than the best before the last epoch: switch
+    assert straight.averaging and isinstance(straight.optimizer, torch.optim.ASGD)
+    straight.train_epoch()
+    resumed = trainer()
+    resumed.train_epoch()
+    resumed.end_epoch(3.0)
+    state = resumed.state_dict()
+    resumed = trainer()
+    resumed.load_state_dict(state)
+    resumed.train_epoch()
+    resumed.end_epoch(2.0)
+    resumed.end_epoch(3.5)
+    resumed.train_epoch()
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    before = [p.clone() for p in straight.model.parameters()]
+    with straight.averaged_weights():
+        assert any(not torch.equal(p, b) for p, b in zip(straight.model.parameters(), before, strict=True))
+    assert all(torch.equal(p, b) for p, b in zip(straight.model.parameters(), before, strict=True))

@@ -110,6 +110,15 @@ class RunDir:
         else:
             self.write_text(CONFIG, yaml.safe_dump(asdict(config), sort_keys=False))
 
+    def save_torch(self, name: str, obj) -> None:
+        """``torch.save`` atomically (checkpoints)."""
+        import torch
+
+        target = self.path / name
+        tmp = target.with_name(f".{target.name}.tmp")
+        torch.save(obj, tmp)
+        os.replace(tmp, target)
+
     def write_text(self, name: str, text: str) -> None:
         """Atomic: a reader (or a kill) sees the old file or the new one, never half of one."""
         target = self.path / name

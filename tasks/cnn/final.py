@@ -9,7 +9,6 @@ selected on the test set (the original picked its best checkpoint on it, nao-fac
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -79,7 +78,8 @@ def train_final(config: FinalConfig, out: str | Path, *, resume: bool = False, p
                     stats["valid_acc"] = trainer.accuracy("valid")
                 with open(run.path / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(stats) + "\n")
-                _save(trainer, config, checkpoint)
+                run.save_torch(CHECKPOINT, {"arch": config.arch, "space": config.space, "config": to_dict(config),
+                                            "trainer": trainer.state_dict()})
                 bar.update(1)
                 bar.set_postfix(loss=f"{stats['train_loss']:.3f}", valid=f"{stats.get('valid_acc', float('nan')):.2f}")
         result = {"out": str(run.path), "arch": config.arch, "epochs": trainer.epoch,
@@ -90,10 +90,3 @@ def train_final(config: FinalConfig, out: str | Path, *, resume: bool = False, p
         return result
     finally:
         run.unlock()
-
-
-def _save(trainer: Trainer, config: FinalConfig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"arch": config.arch, "space": config.space, "config": to_dict(config),
-                "trainer": trainer.state_dict()}, tmp)
-    os.replace(tmp, path)
