@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from nao.errors import UserError
 from nao.results import load_results
 from nao.spaces.base import Arch, SearchSpace
 from nao.spaces.cell import CellSpace
+from nao.spaces.recurrent import RecurrentSpace
 
 
 @dataclass
@@ -95,8 +97,51 @@ class SyntheticEvaluator(StaticEvaluator):
         return None
 
 
+class SharedWeightsEvaluator:
+    """Base of the weight-sharing evaluators (NAO-WS): the supernet trains on the pool before each
+    batch, and its weights after stage ``k`` are saved as ``RUN/supernet/stageNNNN.pt``, so a resumed
+    search reloads them instead of training again (training is seeded by the run seed and the stage,
+    so a stage cut short by a kill trains again to the same weights). Subclasses give ``supernet``
+    (the module), ``train(pool, seed=, desc=)`` and ``evaluate``, and clear their caches in
+    ``weights_changed``."""
+
+    shares_weights = True
+
+    def __init__(self, *, seed: int, device, run_path: Path | None) -> None:
+        self.seed, self.device, self.run_path = seed, device, run_path
+        self._stage: int | None = None  # the stage whose weights are loaded
+
+    def checkpoint(self, stage: int) -> Path:
+        if self.run_path is None:
+            raise ValueError("a weight-sharing evaluator needs a run directory for its checkpoints")
+        return self.run_path / "supernet" / f"stage{stage:04d}.pt"
+
+    def begin_stage(self, stage: int, pool: list[Arch]) -> None:
+        import torch
+
+        self.weights_changed()
+        path = self.checkpoint(stage)
+        if path.exists():
+            self.supernet.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+            self._stage = stage
+            return
+        earlier = sorted(path.parent.glob("stage*.pt"))
+        if earlier and self._stage != int(earlier[-1].stem[5:]):
+            self.supernet.load_state_dict(torch.load(earlier[-1], map_location=self.device, weights_only=True))
+        self.train(pool, seed=self.seed * 100_003 + stage, desc=f"supernet stage {stage}")
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(self.supernet.state_dict(), tmp)
+        os.replace(tmp, path)
+        self._stage = stage
+
+    def weights_changed(self) -> None:
+        """Drop whatever was cached for the previous weights."""
+
+
 # Evaluators that train networks live with their task; the task is found from the space's family.
-TASKS: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.evaluators"}
+TASKS: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.evaluators",
+                                       RecurrentSpace: "nao.tasks.rnn.evaluators"}
 
 
 def _task_evaluator(kind: str) -> Callable[..., Evaluator]:

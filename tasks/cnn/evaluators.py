@@ -7,7 +7,6 @@ the test set is never looked at during a search.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from nao.config import ConfigError, from_dict, to_dict
+from nao.search.evaluators import SharedWeightsEvaluator
 from nao.spaces.base import Arch
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
@@ -82,7 +82,7 @@ class _ImageEvaluator:
         return None
 
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:
-        """Called before each batch is evaluated (the supernet trains here)."""
+        """Called before each batch is evaluated (nothing to do for standalone training)."""
 
 
 class StandaloneEvaluator(_ImageEvaluator):
@@ -99,7 +99,7 @@ class StandaloneEvaluator(_ImageEvaluator):
         return {self.metric: trainer.accuracy("valid", limit=self.task.valid_images)}
 
 
-class SupernetEvaluator(_ImageEvaluator):
+class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
     """NAO-WS: shared weights trained on the pool between iterations; all archs scored on the same images.
 
     Before each batch the supernet trains ``task.train.epochs`` epochs (a fresh cosine cycle, as NAO-V2's
@@ -110,13 +110,11 @@ class SupernetEvaluator(_ImageEvaluator):
     and the weights only — not on which arch ran before (the original's bug, nao-facts §8.1).
     """
 
-    shares_weights = True
-
     def __init__(self, space: CellSpace, config, *, seed: int, device: str, run_path: Path | None):
-        super().__init__(space, config, seed=seed, device=device, run_path=run_path)
+        _ImageEvaluator.__init__(self, space, config, seed=seed, device=device, run_path=run_path)
+        SharedWeightsEvaluator.__init__(self, seed=seed, device=self.device, run_path=run_path)
         self._supernet: Supernet | None = None
-        self._stage: int | None = None  # stage whose weights are loaded
-        self._stem: torch.Tensor | None = None  # stem output of the validation subset for those weights
+        self._stem: torch.Tensor | None = None  # stem output of the validation subset for the loaded weights
 
     @property
     def supernet(self) -> Supernet:
@@ -127,26 +125,8 @@ class SupernetEvaluator(_ImageEvaluator):
                 self.device)
         return self._supernet
 
-    def _checkpoint(self, stage: int) -> Path:
-        assert self.run_path is not None, "the supernet evaluator needs a run directory"
-        return self.run_path / "supernet" / f"stage{stage:04d}.pt"
-
-    def begin_stage(self, stage: int, pool: list[Arch]) -> None:
+    def weights_changed(self) -> None:
         self._stem = None
-        path = self._checkpoint(stage)
-        if path.exists():
-            self.supernet.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
-            self._stage = stage
-            return
-        earlier = sorted(path.parent.glob("stage*.pt"))
-        if earlier and self._stage != int(earlier[-1].stem[5:]):
-            self.supernet.load_state_dict(torch.load(earlier[-1], map_location=self.device, weights_only=True))
-        self.train(pool, seed=self.seed * 100_003 + stage, desc=f"supernet stage {stage}")
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(self.supernet.state_dict(), tmp)
-        os.replace(tmp, path)
-        self._stage = stage
 
     def train(self, pool: list[Arch], *, seed: int, desc: str = "supernet", progress: bool = True) -> list[dict]:
         """``task.train.epochs`` epochs, each mini-batch with one arch from ``pool``; per-epoch stats."""
