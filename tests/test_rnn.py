@@ -172,3 +172,44 @@ def test_training_resumes_exactly_and_switches_to_averaging_when_validation_stal
     with straight.averaged_weights():
         assert any(not torch.equal(p, b) for p, b in zip(straight.model.parameters(), before, strict=True))
     assert all(torch.equal(p, b) for p, b in zip(straight.model.parameters(), before, strict=True))
+
+
+def search_config(tmp_path, evaluator: str, budget: int, **extra):
+    import json
+
+    from conftest import SMALL
+
+    from nao.search import load_config
+
+    write_corpus(tmp_path / "corpus")
+    task = {"data": {"name": "ptb", "dir": str(tmp_path / "corpus"), "download": False},
+            "model": {"size": 16, "dropout": 0.1, "dropouth": 0.1, "dropoutx": 0.1, "dropouti": 0.1},
+            "train": {"epochs": 1, "batch_size": 8, "eval_batch_size": 4, "bptt": 10, "lr": 5.0},
+            "valid_windows": 3}
+    nao_config = {"seed_archs": 6, "new_per_iteration": 4, "top_k": 4, "epochs": 20, "controller": SMALL}
+    settings = {"space": "nao-rnn", "strategy": "nao", "budget": budget, "evaluator.type": evaluator,
+                "evaluator.task": json.dumps(task), "nao": json.dumps(nao_config)} | extra
+    return load_config(None, [f"{k}={v}" for k, v in settings.items()])
+
+
+def test_an_rnn_supernet_search_minimises_perplexity_and_resumes_like_an_uninterrupted_run(tmp_path):
+    from nao.search import run_search
+    from nao.search.rundir import RunDir
+
+    direct = run_search(search_config(tmp_path, "supernet", 14), tmp_path / "direct", progress=False)
+    assert len(list((tmp_path / "direct" / "supernet").glob("stage*.pt"))) == 3
+    run_search(search_config(tmp_path, "supernet", 10), tmp_path / "extended", progress=False)
+    extended = run_search(search_config(tmp_path, "supernet", 14), tmp_path / "extended", resume=True,
+                          progress=False)
+    assert extended == direct | {"run_dir": str(tmp_path / "extended")}
+    scores = [r.metrics["valid_ppl"] for r in RunDir(tmp_path / "direct").read_history()]
+    assert all(1 < s < 50 for s in scores) and len(set(scores)) > 1
+    assert direct["best_metric"] <= min(scores[-4:])  # re-scored with the last weights; lower is better
+
+
+def test_an_rnn_standalone_search_trains_each_cell(tmp_path):
+    from nao.search import run_search
+
+    summary = run_search(search_config(tmp_path, "standalone", 2, strategy="random"), tmp_path / "run",
+                         progress=False)
+    assert summary["evaluated"] == 2 and summary["best_metric"] > 1
