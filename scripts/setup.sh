@@ -9,7 +9,7 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
   "$PYTHON" -m pip install --quiet "torch==2.13.0"
 fi
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-# Fashion-MNIST for the main job (scripts/fashion_mnist_demo.py), from Debian when it is missing.
+# Fashion-MNIST for the main job (scripts/search_then_train.py), from Debian when it is missing.
 # Not fatal: the tests do not need it, and nao downloads it itself where the network allows.
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   { apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
