@@ -181,11 +181,11 @@ def test_resume_after_sigkill_at_random_moments_ends_exactly_like_an_uninterrupt
     subprocess.run([*command, "--out", str(tmp_path / "straight")], env=env, check=True, capture_output=True)
     rng = np.random.default_rng(0)
     kills = 0
-    for _ in range(100):
+    for attempt in range(6):  # up to 5 kills at random moments, then a run to the end (however loaded the machine)
         proc = subprocess.Popen([*command, "--out", str(tmp_path / "killed"), "--resume"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=float(rng.uniform(1.0, 4.0)))  # starting python + torch takes ~1.5 s
+            proc.wait(timeout=float(rng.uniform(1.0, 4.0)) if attempt < 5 else None)  # python + torch start ~1.5 s
             break
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
