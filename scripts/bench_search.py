@@ -32,7 +32,9 @@ def best_test_at(history, budget: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=20, help="number of seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 "
+                        "(split a long benchmark over processes; a last run over all seeds reads the finished runs)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 150, 300])
     parser.add_argument("--strategies", nargs="+", default=["random", "evolution", "nao"])
     parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "nb201.yaml"))
@@ -44,7 +46,7 @@ def main() -> None:
     seconds: dict[str, list[float]] = {}
     for strategy in args.strategies:
         results = {b: [] for b in args.budgets}
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             out = Path(args.out) / f"{strategy}-seed{seed}"
             config = load_config(args.config, [f"evaluator.path={NB201_CSV}", f"strategy={strategy}", f"seed={seed}",
                                                f"budget={budget}", *args.overrides])
