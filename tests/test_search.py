@@ -144,6 +144,15 @@ def test_cli_search_prints_the_summary_and_refuses_a_second_run_into_the_same_di
     assert main(["search", str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0  # already finished
 
 
+def test_a_run_saved_before_a_config_key_existed_resumes_with_its_default(tmp_path):
+    run_search(synthetic_config("random", budget=5), tmp_path / "run", progress=False)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    del saved["evaluator"]["task"]
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert run_search(synthetic_config("random", budget=6), tmp_path / "run", resume=True,
+                      progress=False)["evaluated"] == 6
+
+
 def test_resume_with_a_larger_budget_extends_the_run_as_if_started_with_it(tmp_path):
     """Stages line up (16 seed archs + 12 per iteration), so extending 28 -> 40 equals a 40-budget run."""
     run_search(synthetic_config("nao", budget=28), tmp_path / "extended", progress=False)

@@ -71,8 +71,9 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
 
 
 def _check_resumable(run: RunDir, config: SearchConfig) -> None:
-    """A resumed run must have the saved config, except that its budget may grow (extending a finished search)."""
-    saved = yaml.safe_load((run.path / CONFIG).read_text())
+    """A resumed run must have the saved config, except that its budget may grow (extending a finished search).
+    Keys added to the config since the run was saved count as their defaults."""
+    saved = to_dict(from_dict(SearchConfig, yaml.safe_load((run.path / CONFIG).read_text())))
     if config.budget < saved["budget"]:
         raise UserError(f"--resume with a smaller budget ({saved['budget']} in the run, {config.budget} now): "
                         "a budget can only grow")

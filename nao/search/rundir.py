@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from nao.config import from_dict
 from nao.errors import UserError
 
 HISTORY = "history.jsonl"
@@ -104,7 +105,8 @@ class RunDir:
         """Save ``config`` (a dataclass) in a new run; in a resumed one refuse a config that differs."""
         saved = self.path / CONFIG
         if saved.exists():
-            difference = first_difference(yaml.safe_load(saved.read_text()), asdict(config))
+            old = asdict(from_dict(type(config), yaml.safe_load(saved.read_text())))  # new keys: their defaults
+            difference = first_difference(old, asdict(config))
             if difference:
                 raise UserError(f"--resume with a different config ({difference})")
         else:
