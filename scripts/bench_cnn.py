@@ -24,10 +24,12 @@ import numpy as np
 import torch
 
 import nao
+from nao.config import from_dict
 from nao.search import load_config
-from nao.tasks.cnn.evaluators import task_config
+from nao.tasks.cnn.evaluators import ImageTaskConfig
 from nao.tasks.cnn.network import ChildNetwork, Supernet
-from nao.tasks.cnn.train import resolve_device, to_device
+from nao.tasks.cnn.train import to_device
+from nao.torchutils import resolve_device
 
 CONFIG = "configs/fashion_mnist_ws.yaml"
 SHAPE, CLASSES = (1, 28, 28), 10
@@ -76,7 +78,7 @@ def peak_memory_mb(kind: str, batch: int, device) -> float:
 
 def memory_probe(kind: str, batch: int, device_name: str) -> None:
     device = torch.device(device_name)
-    network = task_config(load_config(CONFIG, []).evaluator).network
+    network = from_dict(ImageTaskConfig, load_config(CONFIG, []).evaluator.task).network
     arch = nao.get_space("nao-cnn").sample(np.random.default_rng(0))
     before = resident_mb()
     step_seconds(kind, [arch], network, batch, 2, device)
@@ -114,7 +116,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     config = load_config(CONFIG, [])
-    task = task_config(config.evaluator)
+    task = from_dict(ImageTaskConfig, config.evaluator.task)
     device = resolve_device(args.device)
     space = nao.get_space("nao-cnn")
     archs = [space.sample(np.random.default_rng(seed)) for seed in range(10)]

@@ -243,6 +243,11 @@ def default_data_dir(name: str) -> Path:
     for system_dir in map(Path, spec.system_dirs):
         if not _missing(spec, system_dir):
             return system_dir
+    return cache_dir(name)
+
+
+def cache_dir(name: str) -> Path:
+    """Where a dataset is downloaded to: ``$NAO_DATA_DIR/<name>``, else ``~/.cache/nao/<name>``."""
     parent = os.environ.get("NAO_DATA_DIR") or Path.home() / ".cache" / "nao"
     return Path(parent).expanduser() / name
 

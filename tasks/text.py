@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from nao.errors import DatasetError
-from nao.tasks.images import _HINT, _download, _one_line
+from nao.tasks.images import _HINT, _download, _one_line, cache_dir
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -107,10 +107,7 @@ CORPORA: dict[str, CorpusSpec] = {
 # -------------------------------------------------------------------------------------------- locating, download
 
 
-def default_data_dir(name: str) -> Path:
-    """``$NAO_DATA_DIR/<name>``, else ``~/.cache/nao/<name>``."""
-    parent = os.environ.get("NAO_DATA_DIR") or Path.home() / ".cache" / "nao"
-    return Path(parent).expanduser() / name
+default_data_dir = cache_dir  # ``$NAO_DATA_DIR/<name>``, else ``~/.cache/nao/<name>`` (no system copies of corpora)
 
 
 def _spec(name: str) -> CorpusSpec:

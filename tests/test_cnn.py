@@ -18,8 +18,9 @@ from nao.search.rundir import RunDir
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
 from nao.tasks.cnn.ops import OPS, make_op
-from nao.tasks.cnn.train import TrainConfig, Trainer, seeded_init
+from nao.tasks.cnn.train import TrainConfig, Trainer
 from nao.tasks.images import load_images
+from nao.torchutils import seeded_init
 
 SPACE = nao.get_space("nao-cnn")
 TINY_NET = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)

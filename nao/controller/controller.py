@@ -18,6 +18,7 @@ from nao.controller.targets import TargetScaler
 from nao.errors import ModelDirError, ScoreError
 from nao.spaces import get_space
 from nao.spaces.base import Arch, SearchSpace
+from nao.torchutils import resolve_device
 
 CONFIG_FILE = "controller.json"
 WEIGHTS_FILE = "weights.pt"
@@ -50,12 +51,6 @@ class ControllerConfig:
 
     def step_sizes(self) -> np.ndarray:
         return np.linspace(self.max_step / self.n_steps, self.max_step, self.n_steps)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class Controller:

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from nao.config import ConfigError, from_dict, to_dict
 from nao.errors import UserError
 from nao.results import load_results
 from nao.spaces.base import Arch, SearchSpace
 from nao.spaces.cell import CellSpace
 from nao.spaces.recurrent import RecurrentSpace
+from nao.torchutils import resolve_device
 
 
 @dataclass
@@ -97,6 +99,37 @@ class SyntheticEvaluator(StaticEvaluator):
         return None
 
 
+class TaskEvaluator:
+    """Base of the evaluators that train networks (``standalone``, ``supernet``): the metric is the task's
+    own, the test set is never a search metric, and ``config.task`` is read into the subclass's
+    ``TaskConfig`` dataclass (the resolved form is written back, so the saved config shows every default)."""
+
+    metric: str
+    minimize: bool
+    report_metric = None
+    TaskConfig: type
+
+    def __init__(self, space: SearchSpace, config: EvaluatorConfig, *, seed: int, device: str,
+                 run_path: Path | None) -> None:
+        if config.metric not in (None, self.metric):
+            raise ConfigError(f"evaluator.metric: the {config.type} evaluator measures {self.metric!r}, "
+                              f"got {config.metric!r}")
+        if config.report_metric is not None:
+            raise ConfigError("evaluator.report_metric: a search never looks at the test set; "
+                              "train the best arch with `nao train` for its test score")
+        self.space, self.seed, self.run_path = space, seed, run_path
+        self.task = from_dict(self.TaskConfig, config.task or {}, where="evaluator.task")
+        self.check_task(self.task)
+        config.task = to_dict(self.task)
+        self.device = resolve_device(device)
+
+    def check_task(self, task) -> None:
+        """Raise ``ConfigError`` for values the dataclass types cannot rule out."""
+
+    def candidates(self) -> None:
+        return None
+
+
 class SharedWeightsEvaluator:
     """Base of the weight-sharing evaluators (NAO-WS): the supernet trains on the pool before each
     batch, and its weights after stage ``k`` are saved as ``RUN/supernet/stageNNNN.pt``, so a resumed
@@ -119,6 +152,8 @@ class SharedWeightsEvaluator:
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:
         import torch
 
+        if self._stage == stage:  # already loaded (re-scoring after the batch): nothing to reload or recompute
+            return
         self.weights_changed()
         path = self.checkpoint(stage)
         if path.exists():

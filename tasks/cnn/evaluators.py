@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from nao.config import ConfigError, from_dict, to_dict
-from nao.search.evaluators import SharedWeightsEvaluator
+from nao.config import ConfigError
+from nao.search.evaluators import SharedWeightsEvaluator, TaskEvaluator
 from nao.spaces.base import Arch
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
-from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, model_input, resolve_device, seeded_init, to_device
+from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, model_input, to_device
 from nao.tasks.images import ImageData, load_images
+from nao.torchutils import seeded_init
 
 
 @dataclass
@@ -40,34 +41,21 @@ class ImageTaskConfig:
 SAMPLING = ("uniform", "params")
 
 
-def task_config(config) -> ImageTaskConfig:
-    """``config.task`` (a mapping) checked into an ``ImageTaskConfig``; the resolved form is written back."""
-    task = from_dict(ImageTaskConfig, config.task or {}, where="evaluator.task")
-    if task.sampling not in SAMPLING:
-        raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLING)}, got {task.sampling!r}")
-    config.task = to_dict(task)
-    return task
-
-
-class _ImageEvaluator:
-    """What both evaluators share: the data, the metric, the device."""
+class _ImageEvaluator(TaskEvaluator):
+    """What both evaluators share: the data and the metric."""
 
     metric = "valid_acc"
-    report_metric = None
     minimize = False
     shares_weights = False
+    TaskConfig = ImageTaskConfig
 
     def __init__(self, space: CellSpace, config, *, seed: int, device: str, run_path: Path | None):
-        if config.metric not in (None, self.metric):
-            raise ConfigError(f"evaluator.metric: the {config.type} evaluator measures 'valid_acc', "
-                              f"got {config.metric!r}")
-        if config.report_metric is not None:
-            raise ConfigError("evaluator.report_metric: a search never looks at the test set; "
-                              "train the best arch with `nao train` for its test accuracy")
-        self.space, self.seed, self.run_path = space, seed, run_path
-        self.task = task_config(config)
-        self.device = resolve_device(device)
+        super().__init__(space, config, seed=seed, device=device, run_path=run_path)
         self._data: ImageData | None = None
+
+    def check_task(self, task: ImageTaskConfig) -> None:
+        if task.sampling not in SAMPLING:
+            raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLING)}, got {task.sampling!r}")
 
     @property
     def data(self) -> ImageData:
@@ -77,9 +65,6 @@ class _ImageEvaluator:
             self._data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=self.seed,
                                      download=d.download)
         return self._data
-
-    def candidates(self) -> None:
-        return None
 
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:
         """Called before each batch is evaluated (nothing to do for standalone training)."""

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from nao.config import ConfigError
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig
-from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, resolve_device, seeded_init
+from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer
 from nao.tasks.images import load_images
+from nao.torchutils import resolve_device, seeded_init
 
 
 @dataclass

@@ -20,6 +20,7 @@ from torch import nn
 
 from nao.tasks.cnn.network import Logits
 from nao.tasks.images import ImageData, augment, batches, normalize
+from nao.torchutils import seeded_rng_state
 
 
 @dataclass
@@ -52,12 +53,6 @@ class TrainConfig:
     eval_batch_size: int = 500
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def to_device(model: nn.Module, device: torch.device) -> nn.Module:
     """On CPU in channels-last layout: convolutions and pooling run 2x faster (measured, scripts/bench_cnn.py)."""
     return model.to(device, memory_format=torch.channels_last if device.type == "cpu" else torch.preserve_format)
@@ -88,7 +83,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(config.epochs, 1),
                                                                     eta_min=config.lr_min)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
-        self.torch_rng = _seeded_rng_state(seed)
+        self.torch_rng = seeded_rng_state(seed)
         self.epoch = 0
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
@@ -154,17 +149,3 @@ class Trainer:
         self.generator.set_state(state["generator"])
         self.torch_rng = state["torch_rng"]
         self.epoch = state["epoch"]
-
-
-def _seeded_rng_state(seed: int) -> torch.Tensor:
-    """The global CPU RNG state ``torch.manual_seed(seed)`` gives, without touching the caller's RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return torch.get_rng_state()
-
-
-def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """``build()`` with initial weights drawn from ``seed``, leaving the caller's global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nao.config import ConfigError, from_dict, to_dict
-from nao.search.evaluators import SharedWeightsEvaluator
+from nao.search.evaluators import SharedWeightsEvaluator, TaskEvaluator
 from nao.spaces.base import Arch
 from nao.spaces.recurrent import RecurrentSpace
-from nao.tasks.cnn.train import resolve_device, seeded_init
 from nao.tasks.rnn.model import LMConfig, fixed_model, supernet_model
 from nao.tasks.rnn.train import CorpusConfig, LMTrainConfig, LMTrainer
 from nao.tasks.text import Corpus, load_corpus
+from nao.torchutils import seeded_init
 
 
 @dataclass
@@ -36,27 +35,13 @@ class TextTaskConfig:
     valid_windows: int = 10  # every arch is scored on the first this many BPTT windows of the validation text
 
 
-def task_config(config) -> TextTaskConfig:
-    task = from_dict(TextTaskConfig, config.task or {}, where="evaluator.task")
-    config.task = to_dict(task)
-    return task
-
-
-class _TextEvaluator:
+class _TextEvaluator(TaskEvaluator):
     metric = "valid_ppl"
-    report_metric = None
     minimize = True
+    TaskConfig = TextTaskConfig
 
     def __init__(self, space: RecurrentSpace, config, *, seed: int, device: str, run_path: Path | None):
-        if config.metric not in (None, self.metric):
-            raise ConfigError(f"evaluator.metric: the {config.type} evaluator measures 'valid_ppl', "
-                              f"got {config.metric!r}")
-        if config.report_metric is not None:
-            raise ConfigError("evaluator.report_metric: a search never looks at the test set; "
-                              "train the best arch with `nao train` for its test perplexity")
-        self.space, self.seed, self.run_path = space, seed, run_path
-        self.task = task_config(config)
-        self.device = resolve_device(device)
+        super().__init__(space, config, seed=seed, device=device, run_path=run_path)
         self._corpus: Corpus | None = None
 
     @property
@@ -65,9 +50,6 @@ class _TextEvaluator:
             d = self.task.data
             self._corpus = load_corpus(d.name, data_dir=d.dir, download=d.download)
         return self._corpus
-
-    def candidates(self) -> None:
-        return None
 
     def score(self, trainer: LMTrainer, arch: Arch | None) -> dict[str, float]:
         loss = trainer.evaluate("valid", self.task.train.eval_batch_size, arch=arch,

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from nao.config import ConfigError
 from nao.spaces.recurrent import RecurrentSpace
-from nao.tasks.cnn.train import resolve_device, seeded_init
 from nao.tasks.rnn.model import LMConfig, fixed_model
 from nao.tasks.rnn.train import CorpusConfig, LMTrainConfig, LMTrainer
 from nao.tasks.text import load_corpus
+from nao.torchutils import resolve_device, seeded_init
 
 
 @dataclass

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from nao.tasks.rnn.model import CellLanguageModel
 from nao.tasks.text import Corpus, batchify, variable_length_windows, windows
+from nao.torchutils import seeded_rng_state
 
 
 @dataclass
@@ -60,9 +61,7 @@ class LMTrainer:
         self.optimizer = self._sgd()
         self.averaging = False
         self.generator = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.torch_rng = torch.get_rng_state()
+        self.torch_rng = seeded_rng_state(seed)
         self.epoch = 0
         self.valid_losses: list[float] = []
 

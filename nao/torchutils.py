@@ -1,0 +1,30 @@
+"""Small torch helpers shared by the controller and the tasks: the device option and seeded randomness
+that leaves the caller's global RNG untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` = CUDA when present, else CPU; any other name as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seeded_rng_state(seed: int) -> torch.Tensor:
+    """The global CPU RNG state ``torch.manual_seed(seed)`` gives, without touching the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.get_rng_state()
+
+
+def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with initial weights drawn from ``seed``, leaving the caller's global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
