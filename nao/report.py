@@ -26,11 +26,15 @@ from nao.spaces.base import CellGraph
 class Run:
     path: Path
     config: dict
-    history: list[Record]
+    history: list[Record]  # every evaluation, failed ones included (they spent budget)
+
+    @property
+    def scored(self) -> list[Record]:
+        return [r for r in self.history if r.error is None]
 
     @property
     def metric(self) -> str:
-        return self.config["evaluator"]["metric"] or next(iter(self.history[0].metrics))
+        return self.config["evaluator"]["metric"] or next(iter(self.scored[0].metrics))
 
     @property
     def report_metric(self) -> str | None:
@@ -41,12 +45,13 @@ class Run:
         return self.config["evaluator"]["minimize"]
 
     def best_so_far(self) -> np.ndarray:
-        values = np.array([r.metrics[self.metric] for r in self.history])
-        return np.minimum.accumulate(values) if self.minimize else np.maximum.accumulate(values)
+        """Per evaluation, the best metric so far (a failed evaluation scores nothing: NaN until a first score)."""
+        values = np.array([r.metrics.get(self.metric, np.nan) for r in self.history])
+        return np.fmin.accumulate(values) if self.minimize else np.fmax.accumulate(values)
 
     def best(self) -> Record:
-        values = [r.metrics[self.metric] for r in self.history]
-        return self.history[int(np.argmin(values) if self.minimize else np.argmax(values))]
+        values = [r.metrics[self.metric] for r in self.scored]
+        return self.scored[int(np.argmin(values) if self.minimize else np.argmax(values))]
 
 
 def load_run(path: str | Path) -> Run:
@@ -54,7 +59,7 @@ def load_run(path: str | Path) -> Run:
     if not (path / CONFIG).exists():
         raise UserError(f"{path}: not a run directory (no {CONFIG})")
     history = RunDir(path).read_history()
-    if not history:
+    if not any(r.error is None for r in history):
         raise UserError(f"{path}: the run has no evaluated archs yet")
     return Run(path=path, config=yaml.safe_load((path / CONFIG).read_text()), history=history)
 
@@ -64,7 +69,8 @@ def summary_rows(runs: list[Run]) -> list[dict]:
     for run in runs:
         best = run.best()
         row = {"run": str(run.path), "strategy": run.config["strategy"], "seed": run.config["seed"],
-               "evaluated": len(run.history), f"best_{run.metric}": best.metrics[run.metric]}
+               "evaluated": len(run.history), "failed": len(run.history) - len(run.scored),
+               f"best_{run.metric}": best.metrics[run.metric]}
         if run.report_metric:
             row[f"best_{run.report_metric}"] = best.metrics[run.report_metric]
         rows.append(row | {"best_arch": best.arch})
@@ -129,7 +135,7 @@ def plot_best_so_far(runs: list[Run], path: Path) -> None:
 def plot_predicted_vs_measured(runs: list[Run], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
-    points = [(r.iteration, r.predicted, r.metrics[run.metric]) for run in runs for r in run.history
+    points = [(r.iteration, r.predicted, r.metrics[run.metric]) for run in runs for r in run.scored
               if r.predicted is not None]
     if not points:
         return False

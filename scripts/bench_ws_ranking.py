@@ -2,11 +2,12 @@
 
     python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
 
-RUN_DIR is a finished supernet search (e.g. the main job's runs/fashion-demo/search). Its last
-supernet scores every arch it evaluated; ``--archs`` of them, evenly spread over that ranking, are
-then trained from scratch as child networks of the same size on the same training images for
-``--epochs`` epochs and scored on the same validation images. Prints one JSON object with Kendall's
-tau and Spearman's rho between the two scores (and writes the pairs to --out).
+RUN_DIR is a finished supernet search of any task (e.g. the main job's runs/fashion_mnist_ws/search,
+or a PTB search). Its last supernet scores every arch it evaluated; ``--archs`` of them, evenly
+spread over that ranking, are then trained from scratch (the ``standalone`` evaluator with the
+search's task settings: same network size, same training data) for ``--epochs`` epochs and scored
+on the same validation data. Prints one JSON object with Kendall's tau and Spearman's rho between
+the two scores (and writes the pairs to --out).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import csv
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +26,9 @@ import yaml
 import nao
 from nao.config import from_dict
 from nao.predictors.metrics import kendall_tau, spearman
+from nao.search.evaluators import make_evaluator
 from nao.search.loop import SearchConfig
 from nao.search.rundir import RunDir
-from nao.tasks.cnn.evaluators import StandaloneEvaluator, SupernetEvaluator
 
 
 def main() -> None:
@@ -41,21 +43,24 @@ def main() -> None:
     run = RunDir(args.run)
     stage = run.load_state()["stage"]
     archs = [space.parse(r.arch) for r in run.read_history()]
-    supernet = SupernetEvaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=args.run)
+    supernet = make_evaluator(space, replace(config.evaluator, type="supernet"), seed=config.seed,
+                              device=config.device, run_path=args.run)
+    metric, sign = supernet.metric, 1 if supernet.minimize else -1
     supernet.begin_stage(stage, archs)  # loads the last stage's weights
-    scores = np.array([supernet.evaluate(a)["valid_acc"] for a in archs])
-    order = np.argsort(-scores)
+    scores = np.array([supernet.evaluate(a)[metric] for a in archs])
+    order = np.argsort(sign * scores)  # best first
     picked = [int(order[i]) for i in np.linspace(0, len(archs) - 1, args.archs).round().astype(int)]
     config.evaluator.task = config.evaluator.task | {"train": config.evaluator.task["train"] | {"epochs": args.epochs}}
-    standalone = StandaloneEvaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=None)
+    standalone = make_evaluator(space, replace(config.evaluator, type="standalone"), seed=config.seed,
+                                device=config.device)
     rows, started = [], time.perf_counter()
     for n, i in enumerate(picked):
-        trained = standalone.evaluate(archs[i])["valid_acc"]
+        trained = standalone.evaluate(archs[i])[metric]
         rows.append((space.format(archs[i]), float(scores[i]), trained))
         print(f"{n + 1}/{len(picked)} supernet {scores[i]:.1f} standalone {trained:.1f}", file=sys.stderr)
     if args.out:
         with open(args.out, "w", newline="") as f:
-            csv.writer(f).writerows([("arch", "supernet_valid_acc", "standalone_valid_acc"), *rows])
+            csv.writer(f).writerows([("arch", f"supernet_{metric}", f"standalone_{metric}"), *rows])
     ws, sa = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
     print(json.dumps({"benchmark": "ws_ranking", "run": str(args.run), "archs": len(rows),
                       "standalone_epochs": args.epochs, "kendall_tau": round(float(kendall_tau(ws, sa)), 3),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,9 @@ from tqdm import tqdm
 from nao.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from nao.errors import UserError
 from nao.search.evaluators import EvaluatorConfig, make_evaluator
+from nao.search.executors import EXECUTORS, RayConfig, make_executor
 from nao.search.loggers import make_logger
-from nao.search.rundir import CONFIG, METRICS, Record, RunDir, first_difference
+from nao.search.rundir import CONFIG, HISTORY, METRICS, Record, RunDir, first_difference
 from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig, Strategy
 from nao.spaces import get_space
 
@@ -30,6 +30,10 @@ class SearchConfig:
     seed: int = 0
     device: str = "auto"
     logger: str = "none"  # none | wandb
+    executor: str = "serial"  # serial | ray: where evaluations run (see nao.search.executors)
+    workers: int = 2  # ray: evaluations at once
+    retries: int = 2  # an evaluation that raises, or whose worker dies, is tried again this many times
+    ray: RayConfig = field(default_factory=RayConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     nao: NAOConfig = field(default_factory=NAOConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
@@ -40,6 +44,10 @@ def load_config(path: str | Path | None, overrides: list[str]) -> SearchConfig:
     config = from_dict(SearchConfig, apply_overrides(data, overrides))
     if config.strategy not in STRATEGIES:
         raise ConfigError(f"strategy: unknown {config.strategy!r} (known: {', '.join(sorted(STRATEGIES))})")
+    if config.executor not in EXECUTORS:
+        raise ConfigError(f"executor: unknown {config.executor!r} (known: {', '.join(EXECUTORS)})")
+    if config.retries < 0:
+        raise ConfigError(f"retries: must be at least 0, got {config.retries}")
     if config.budget < 1:
         raise ConfigError(f"budget: must be at least 1, got {config.budget}")
     return config
@@ -70,38 +78,52 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
         run.unlock()
 
 
+# where evaluations run changes no result: a run may resume on another executor
+FREE_ON_RESUME = ("executor", "workers", "retries", "ray")
+
+
 def _check_resumable(run: RunDir, config: SearchConfig) -> None:
-    """A resumed run must have the saved config, except that its budget may grow (extending a finished search).
-    Keys added to the config since the run was saved count as their defaults."""
+    """A resumed run must have the saved config, except that its budget may grow (extending a finished search)
+    and it may run elsewhere (``FREE_ON_RESUME``). Keys added to the config since the run was saved count as
+    their defaults."""
     saved = to_dict(from_dict(SearchConfig, yaml.safe_load((run.path / CONFIG).read_text())))
     if config.budget < saved["budget"]:
         raise UserError(f"--resume with a smaller budget ({saved['budget']} in the run, {config.budget} now): "
                         "a budget can only grow")
-    difference = first_difference({**saved, "budget": config.budget}, to_dict(config))
+    current = to_dict(config)
+    saved |= {"budget": config.budget} | {key: current[key] for key in FREE_ON_RESUME}
+    difference = first_difference(saved, current)
     if difference:
         raise UserError(f"--resume with a different config ({difference})")
 
 
 def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bool, on_evaluated) -> dict:
     """Batches from the strategy until the budget is spent. A stage = one batch: the state (strategy, batch,
-    stage number) is saved when the batch is made; each evaluation is appended as it ends. With a
+    stage number) is saved when the batch is made; the executor runs the batch's evaluations (concurrently
+    with ``executor: ray``) and each is appended to the history as it ends. A failed evaluation spends budget
+    and is never proposed again, but gives the strategy no score. The strategy sees results in batch order,
+    whatever order they finished in, so where evaluations run changes nothing it decides. With a
     weight-sharing evaluator the shared weights train before each batch and every arch evaluated so far is
     re-scored after it (deterministic, so simply redone after a resume): the strategy always compares scores
     from the same weights."""
     space, evaluator = strategy.space, strategy.evaluator
-    history = run.read_history()
+    records = run.read_history()
+    history = [r for r in records if r.error is None]  # succeeded, aligned with `evaluated`
     evaluated = [_as_evaluated(space, evaluator.metric, r) for r in history]
-    done = {space.canonical(e.arch) for e in evaluated}
+    failed = [space.parse(r.arch) for r in records if r.error is not None]
+    spent = len(records)
+    done = {space.canonical(space.parse(r.arch)) for r in records}
     state = run.load_state()
-    pending: list[Candidate] = []
+    batch: list[Candidate] = []
     stage = 0
     if state is not None:
         strategy.load_state_dict(state["strategy"])
-        pending = [Candidate(space.parse(c["arch"]), c["source"], c["predicted"]) for c in state["pending"]]
+        batch = [Candidate(space.parse(c["arch"]), c["source"], c["predicted"]) for c in state["pending"]]
         stage = state.get("stage", 0)
+    executor = make_executor(config, space, evaluator)
     logger = make_logger(config.logger, run.path, to_dict(config))
     logged = _logged_stages(run)
-    bar = tqdm(total=config.budget, initial=len(history), desc=f"{config.strategy} search", unit="arch",
+    bar = tqdm(total=config.budget, initial=spent, desc=f"{config.strategy} search", unit="arch",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
 
     def rescore() -> None:
@@ -112,44 +134,64 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bo
                 e.score = evaluator.evaluate(e.arch)[evaluator.metric]
 
     try:
-        while len(history) < config.budget:
-            pending = [c for c in pending if space.canonical(c.arch) not in done]
-            if not pending:
+        while spent < config.budget:
+            todo = [(i, c) for i, c in enumerate(batch) if space.canonical(c.arch) not in done]
+            if not todo:
+                history, evaluated = _in_batch_order(history, evaluated)
                 rescore()
-                if history:
-                    _log_stage(run, logger, logged, strategy, history, evaluated, evaluator)
-                pending = strategy.next_batch(evaluated, config.budget - len(history))
+                if spent:
+                    _log_stage(run, logger, logged, strategy, spent, history, evaluated, evaluator)
+                batch = strategy.next_batch(evaluated, config.budget - spent, failed)
                 stage += 1
                 run.save_state({"strategy": strategy.state_dict(), "stage": stage, "pending": [
-                    {"arch": space.format(c.arch), "source": c.source, "predicted": c.predicted} for c in pending]})
-            evaluator.begin_stage(stage, [e.arch for e in evaluated] + [c.arch for c in pending])
-            for candidate in pending:
-                started = time.perf_counter()
-                metrics = evaluator.evaluate(candidate.arch)
-                record = Record(arch=space.format(candidate.arch), metrics=metrics, iteration=strategy.iteration,
-                                source=candidate.source, predicted=candidate.predicted,
-                                seconds=round(time.perf_counter() - started, 6))
+                    {"arch": space.format(c.arch), "source": c.source, "predicted": c.predicted} for c in batch]})
+                todo = list(enumerate(batch))
+                if not todo:  # the strategy has nothing new to offer (a tiny space, fully evaluated)
+                    break
+            evaluator.begin_stage(stage, [e.arch for e in evaluated] + [c.arch for _, c in todo])
+            for outcome in executor.run([c.arch for _, c in todo]):
+                index, candidate = todo[outcome.index]
+                record = Record(arch=space.format(candidate.arch), metrics=outcome.metrics or {},
+                                iteration=strategy.iteration, source=candidate.source, predicted=candidate.predicted,
+                                seconds=round(outcome.seconds, 6), stage=stage, index=index, error=outcome.error,
+                                attempts=outcome.attempts)
                 run.append(record)
-                history.append(record)
-                evaluated.append(_as_evaluated(space, evaluator.metric, record))
+                spent += 1
                 done.add(space.canonical(candidate.arch))
+                if record.error is None:
+                    history.append(record)
+                    evaluated.append(_as_evaluated(space, evaluator.metric, record))
+                else:
+                    failed.append(candidate.arch)
+                    bar.write(f"nao: evaluation failed after {record.attempts} attempts: {record.arch}: {record.error}",
+                              file=sys.stderr)
                 bar.update(1)
-                bar.set_postfix(iteration=strategy.iteration, best=f"{_best(history, evaluated, evaluator)[1]:.4g}",
-                                refresh=False)
+                if history:
+                    bar.set_postfix(iteration=strategy.iteration, best=f"{_best(history, evaluated, evaluator)[1]:.4g}",
+                                    refresh=False)
                 if on_evaluated is not None:
                     on_evaluated(record)
-            pending = []
+        history, evaluated = _in_batch_order(history, evaluated)
         rescore()
-        _log_stage(run, logger, logged, strategy, history, evaluated, evaluator)
+        _log_stage(run, logger, logged, strategy, spent, history, evaluated, evaluator)
     finally:
+        executor.close()
         bar.close()
         logger.close()
+    if not history:
+        raise UserError(f"every evaluation failed ({spent}); the errors are in {run.path / HISTORY}")
     best, best_value = _best(history, evaluated, evaluator)
-    summary = {"run_dir": str(run.path), "strategy": config.strategy, "evaluated": len(history),
+    summary = {"run_dir": str(run.path), "strategy": config.strategy, "evaluated": spent, "failed": len(failed),
                "best_arch": best.arch, "best_metric": best_value}
     if evaluator.report_metric:
         summary["best_report_metric"] = best.metrics[evaluator.report_metric]
     return summary
+
+
+def _in_batch_order(history: list[Record], evaluated: list[Evaluated]) -> tuple[list[Record], list[Evaluated]]:
+    """Both lists sorted (stably) by batch and place in the batch: the order a serial run appends them in."""
+    order = sorted(range(len(history)), key=lambda i: (history[i].stage, history[i].index))
+    return [history[i] for i in order], [evaluated[i] for i in order]
 
 
 def _logged_stages(run: RunDir) -> set[int]:
@@ -157,20 +199,20 @@ def _logged_stages(run: RunDir) -> set[int]:
     return {json.loads(line)["evaluated"] for line in path.open() if line.endswith("\n")} if path.exists() else set()
 
 
-def _log_stage(run: RunDir, logger, logged: set[int], strategy: Strategy, history: list[Record],
+def _log_stage(run: RunDir, logger, logged: set[int], strategy: Strategy, spent: int, history: list[Record],
                evaluated: list[Evaluated], evaluator) -> None:
     """One line of ``metrics.jsonl`` (and the logger) per finished stage, once even across resumes."""
-    if len(history) in logged:
+    if spent in logged or not history:
         return
-    logged.add(len(history))
+    logged.add(spent)
     best, value = _best(history, evaluated, evaluator)
-    metrics = {"iteration": strategy.iteration, "evaluated": len(history), f"best_{evaluator.metric}": value}
+    metrics = {"iteration": strategy.iteration, "evaluated": spent, f"best_{evaluator.metric}": value}
     if evaluator.report_metric:
         metrics[f"best_{evaluator.report_metric}"] = best.metrics[evaluator.report_metric]
     metrics.update({f"controller_{k}": v for k, v in getattr(strategy, "last_fit", {}).items()})
     with open(run.path / METRICS, "a") as f:
         f.write(json.dumps(metrics) + "\n")
-    logger.log(metrics, step=len(history))
+    logger.log(metrics, step=spent)
 
 
 def _as_evaluated(space, metric: str, record: Record) -> Evaluated:

@@ -28,7 +28,7 @@ METRICS = "metrics.jsonl"  # one line per finished stage
 
 @dataclass
 class Record:
-    """One evaluated arch."""
+    """One evaluated arch (or one that failed to evaluate)."""
 
     arch: str  # text form
     metrics: dict[str, float]
@@ -36,6 +36,10 @@ class Record:
     source: str  # which strategy step produced it: seed, nao, random-fill, random, mutation, ...
     predicted: float | None = None
     seconds: float = 0.0
+    stage: int = 0  # the batch it belongs to, and its place in that batch: results of concurrent
+    index: int = 0  # evaluations are appended as they finish, the strategy sees them in batch order
+    error: str | None = None  # set when every attempt failed (then ``metrics`` is empty)
+    attempts: int = 1
     extra: dict = field(default_factory=dict)
 
 

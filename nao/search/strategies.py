@@ -69,8 +69,10 @@ class Strategy(ABC):
         self._pool_set = set(self._pool) if self._pool is not None else None
 
     @abstractmethod
-    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
-        """Archs to evaluate next: distinct, not equivalent to any in ``history``, at most ``remaining``."""
+    def next_batch(self, history: Sequence[Evaluated], remaining: int,
+                   failed: Sequence[Arch] = ()) -> list[Candidate]:
+        """Archs to evaluate next: distinct, not equivalent to any in ``history`` or ``failed`` (archs whose
+        evaluation failed), at most ``remaining``."""
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "iteration": self.iteration}
@@ -98,8 +100,8 @@ class Strategy(ABC):
                 found.append(Candidate(arch, source))
         raise UserError(f"found only {len(found)} of {n} new archs: the space or table is exhausted")
 
-    def seen(self, history: Sequence[Evaluated]) -> set:
-        return {self.space.canonical(h.arch) for h in history}
+    def seen(self, history: Sequence[Evaluated], failed: Sequence[Arch] = ()) -> set:
+        return {self.space.canonical(h.arch) for h in history} | {self.space.canonical(a) for a in failed}
 
     def evaluable(self, arch: Arch) -> bool:
         return self._pool_set is None or arch in self._pool_set
@@ -112,9 +114,10 @@ class Strategy(ABC):
 class RandomStrategy(Strategy):
     """Uniform random archs, without repeats (by canonical form)."""
 
-    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
+    def next_batch(self, history: Sequence[Evaluated], remaining: int,
+                   failed: Sequence[Arch] = ()) -> list[Candidate]:
         self.iteration += 1
-        return self.random_new(remaining, self.seen(history), "random")
+        return self.random_new(remaining, self.seen(history, failed), "random")
 
 
 class EvolutionStrategy(Strategy):
@@ -126,8 +129,9 @@ class EvolutionStrategy(Strategy):
         super().__init__(space, evaluator, config, run_path)
         self.config: EvolutionConfig = config.evolution
 
-    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
-        seen = self.seen(history)
+    def next_batch(self, history: Sequence[Evaluated], remaining: int,
+                   failed: Sequence[Arch] = ()) -> list[Candidate]:
+        seen = self.seen(history, failed)
         if len(history) < self.config.population:
             return self.random_new(min(remaining, self.config.population - len(history)), seen, "random")
         self.iteration += 1
@@ -174,8 +178,9 @@ class NAOStrategy(Strategy):
                     raise UserError(f"nao.controller: {err}") from None
         return self.controller
 
-    def next_batch(self, history: Sequence[Evaluated], remaining: int) -> list[Candidate]:
-        seen = self.seen(history)
+    def next_batch(self, history: Sequence[Evaluated], remaining: int,
+                   failed: Sequence[Arch] = ()) -> list[Candidate]:
+        seen = self.seen(history, failed)
         if len(history) < self.config.seed_archs:
             return self.random_new(min(remaining, self.config.seed_archs - len(history)), seen, "seed")
         self.iteration += 1

@@ -1,0 +1,224 @@
+"""Executors: where the evaluations of one batch run.
+
+``serial`` evaluates in this process, one arch after another. ``ray`` hands them to Ray workers, up to
+``workers`` at once, on this machine or on a cluster: one Ray actor per worker, each building its own
+evaluator once (so a worker loads its data once) with the resources of one evaluation (``ray.num_cpus``,
+``ray.num_gpus``). Both yield each result as soon as it finishes, retry an evaluation that raises, or whose
+worker process dies, up to ``retries`` more times, and then report it failed with its error. A
+``UserError`` (a missing dataset, a bad key) is not an evaluation failure: it stops the search.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from nao.config import ConfigError, from_dict, to_dict
+from nao.errors import UserError
+from nao.spaces import get_space
+from nao.spaces.base import Arch
+
+
+@dataclass
+class RayConfig:
+    """``ray:`` section of a search config (used with ``executor: ray``)."""
+
+    address: str | None = None  # None: start Ray on this machine; "auto" or "ray://HEAD:10001": join a cluster
+    num_cpus: float = 1.0  # CPUs per evaluation (Ray also sets each worker's OMP_NUM_THREADS to it)
+    num_gpus: float = 0.0  # GPUs per evaluation (a fraction shares a GPU between workers)
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per evaluation
+
+
+@dataclass
+class Outcome:
+    """One finished evaluation: ``metrics`` when it succeeded, else ``error`` (after ``attempts`` tries)."""
+
+    index: int  # position in the list given to ``run``
+    metrics: dict[str, float] | None
+    error: str | None
+    attempts: int
+    seconds: float  # of the last attempt
+
+
+def describe(err: BaseException) -> str:
+    """One line for a record: the exception type and message."""
+    message = " ".join(str(err).split())
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+@dataclass
+class EvaluatorRecipe:
+    """What a worker needs to build the search's evaluator in its own process."""
+
+    factory: Callable
+    space: str
+    config: dict
+    seed: int
+    device: str
+
+    def build(self):
+        from nao.search.evaluators import EvaluatorConfig
+
+        config = from_dict(EvaluatorConfig, self.config)
+        return self.factory(get_space(self.space), config, seed=self.seed, device=self.device, run_path=None)
+
+
+def evaluate_checked(evaluator, arch: Arch) -> tuple[dict[str, float], float]:
+    """``evaluator.evaluate(arch)`` and its duration; a metric that is not a finite number is an error."""
+    started = time.perf_counter()
+    metrics = evaluator.evaluate(arch)
+    value = metrics.get(evaluator.metric)
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise FloatingPointError(f"{evaluator.metric} is {value!r}")
+    return metrics, time.perf_counter() - started
+
+
+class SerialExecutor:
+    """Every evaluation in this process, in order."""
+
+    def __init__(self, evaluator, *, retries: int) -> None:
+        self.evaluator, self.retries = evaluator, retries
+
+    def run(self, archs: list[Arch]) -> Iterator[Outcome]:
+        for index, arch in enumerate(archs):
+            for attempt in range(1, self.retries + 2):
+                try:
+                    metrics, seconds = evaluate_checked(self.evaluator, arch)
+                except UserError:
+                    raise
+                except Exception as err:  # any failure of one evaluation: retried, then recorded
+                    error = describe(err)
+                    if attempt <= self.retries:
+                        print(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
+                    continue
+                yield Outcome(index, metrics, None, attempt, seconds)
+                break
+            else:
+                yield Outcome(index, None, error, self.retries + 1, 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+class _Worker:
+    """A Ray actor: the search's evaluator, built once in the worker process."""
+
+    def __init__(self, recipe: EvaluatorRecipe, cwd: str) -> None:
+        if os.path.isdir(cwd):  # relative data paths mean what they mean to the driver (same machine)
+            os.chdir(cwd)
+        self.evaluator = recipe.build()
+
+    def evaluate(self, arch: Arch) -> tuple[dict[str, float], float] | UserError:
+        try:
+            return evaluate_checked(self.evaluator, arch)
+        except UserError as err:  # returned, not raised: the driver stops the search with this message
+            return err
+
+
+class RayExecutor:
+    """Evaluations on Ray actors, ``workers`` at once; results in the order they finish."""
+
+    def __init__(self, recipe: EvaluatorRecipe, *, workers: int, retries: int, config: RayConfig) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError("executor: ray needs Ray, an optional extra: pip install 'nao-search[ray]'") from None
+        if workers < 1:
+            raise ConfigError(f"workers: must be at least 1, got {workers}")
+        self.ray, self.retries = ray, retries
+        self._started_ray = not ray.is_initialized()
+        if self._started_ray:
+            try:
+                ray.init(address=config.address, include_dashboard=False, log_to_driver=False,
+                         logging_level="ERROR", configure_logging=True)
+            except ConnectionError as err:
+                raise UserError(f"ray.address: cannot join the Ray cluster at {config.address!r} ({err})") from None
+        options = {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus, "max_restarts": 0}
+        if config.resources:
+            options["resources"] = dict(config.resources)
+        self._actor_class = ray.remote(**options)(_Worker)
+        self._recipe = ray.put(recipe)
+        self._cwd = os.getcwd()
+        self._actors: list = [None] * workers  # started when first needed, replaced when one dies
+
+    def _actor(self, slot: int):
+        if self._actors[slot] is None:
+            self._actors[slot] = self._actor_class.remote(self._recipe, self._cwd)
+        return self._actors[slot]
+
+    def _discard(self, slot: int) -> None:
+        if self._actors[slot] is not None:
+            self.ray.kill(self._actors[slot])
+            self._actors[slot] = None
+
+    def run(self, archs: list[Arch]) -> Iterator[Outcome]:
+        from ray.exceptions import RayActorError, RayTaskError
+
+        queue = deque((index, 1) for index in range(len(archs)))
+        idle = list(range(len(self._actors)))[::-1]
+        running: dict = {}  # object ref -> (slot, index, attempt)
+        try:
+            while queue or running:
+                while queue and idle:
+                    slot = idle.pop()
+                    index, attempt = queue.popleft()
+                    running[self._actor(slot).evaluate.remote(archs[index])] = (slot, index, attempt)
+                [ref], _ = self.ray.wait(list(running), num_returns=1)
+                slot, index, attempt = running.pop(ref)
+                idle.append(slot)
+                try:
+                    result = self.ray.get(ref)
+                except RayActorError as err:  # the worker process died: a new one takes its place
+                    self._discard(slot)
+                    error = f"worker died: {describe(err).splitlines()[0][:300]}"
+                except RayTaskError as err:
+                    error = describe(err.cause) if err.cause is not None else str(err).splitlines()[-1]
+                else:
+                    if isinstance(result, UserError):
+                        raise result
+                    metrics, seconds = result
+                    yield Outcome(index, metrics, None, attempt, seconds)
+                    continue
+                if attempt <= self.retries:
+                    print(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
+                    queue.appendleft((index, attempt + 1))
+                else:
+                    yield Outcome(index, None, error, attempt, 0.0)
+        finally:  # interrupted (Ctrl-C, an error): stop the evaluations still running
+            for slot, _, _ in running.values():
+                self._discard(slot)
+
+    def close(self) -> None:
+        for slot in range(len(self._actors)):
+            self._discard(slot)
+        if self._started_ray:
+            self.ray.shutdown()
+
+
+def _serial(config, space, evaluator) -> SerialExecutor:
+    return SerialExecutor(evaluator, retries=config.retries)
+
+
+def _ray(config, space, evaluator) -> RayExecutor:
+    from nao.search.evaluators import EVALUATORS
+
+    if evaluator.shares_weights:
+        raise ConfigError(f"executor: ray runs independent evaluations in worker processes; the "
+                          f"{config.evaluator.type} evaluator scores every arch with one shared network in this "
+                          f"process (use executor: serial)")
+    recipe = EvaluatorRecipe(EVALUATORS[config.evaluator.type], space.name, to_dict(config.evaluator), config.seed,
+                             config.device)
+    return RayExecutor(recipe, workers=config.workers, retries=config.retries, config=config.ray)
+
+
+EXECUTORS: dict[str, Callable] = {"serial": _serial, "ray": _ray}
+
+
+def make_executor(config, space, evaluator) -> SerialExecutor | RayExecutor:
+    """The executor of ``config.executor`` (``config`` is the whole ``SearchConfig``)."""
+    return EXECUTORS[config.executor](config, space, evaluator)
