@@ -3,6 +3,7 @@ that leaves the caller's global RNG untouched."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -28,3 +29,12 @@ def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
+
+
+def check_finite_loss(loss: float, epoch: int) -> float:
+    """``loss``, unless it is NaN or infinite: then the training diverged, and an evaluation fails rather than
+    scoring garbage."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"training loss is {loss} in epoch {epoch} (the training diverged; a lower "
+                                 "learning rate or gradient clipping may help)")
+    return loss

@@ -69,7 +69,10 @@ def train_final(task, config, out: str | Path, *, resume: bool = False, progress
         with tqdm(total=config.train.epochs, initial=trainer.epoch, desc="train", unit="epoch", file=sys.stderr,
                   disable=not progress, dynamic_ncols=True) as bar:
             while trainer.epoch < config.train.epochs:
-                stats = task.train_epoch(trainer, config)
+                try:
+                    stats = task.train_epoch(trainer, config)
+                except FloatingPointError as err:  # the checkpoint of the last good epoch stays as it was
+                    raise UserError(str(err)) from None
                 with open(run.path / METRICS, "a") as f:
                     f.write(json.dumps(stats) + "\n")
                 run.save_torch(CHECKPOINT, {"arch": config.arch, "space": config.space, "config": to_dict(config),

@@ -235,3 +235,12 @@ def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
     history = RunDir(tmp_path / "run").read_history()
     assert summary["evaluated"] == 3 and all(r.seconds > 0 for r in history)
     assert summary["best_metric"] == max(r.metrics["valid_acc"] for r in history)
+
+
+def test_an_arch_whose_training_diverges_is_a_failed_evaluation_not_a_score(tmp_path, stripes):
+    config = search_config(stripes, "standalone", 2, strategy="random", retries=0,
+                           **{"evaluator.task.train.lr": "1.0e+30", "evaluator.task.train.grad_clip": 0})
+    with pytest.raises(UserError, match="every evaluation failed"):
+        run_search(config, tmp_path / "run", progress=False)
+    history = RunDir(tmp_path / "run").read_history()
+    assert len(history) == 2 and all(r.error.startswith("FloatingPointError: training loss is nan") for r in history)

@@ -111,12 +111,20 @@ class _Worker:
     def __init__(self, recipe: EvaluatorRecipe, cwd: str) -> None:
         if os.path.isdir(cwd):  # relative data paths mean what they mean to the driver (same machine)
             os.chdir(cwd)
-        self.evaluator = recipe.build()
+        self.evaluator, self.user_error = None, None
+        try:
+            self.evaluator = recipe.build()
+        except UserError as err:  # e.g. the data is missing on this node: reported by the first evaluation
+            self.user_error = err
 
     def evaluate(self, arch: Arch) -> tuple[dict[str, float], float] | UserError:
+        """The metrics and seconds, or the ``UserError`` that stops the search (returned, not raised, so that
+        the driver does not mistake it for a failed evaluation)."""
+        if self.user_error is not None:
+            return self.user_error
         try:
             return evaluate_checked(self.evaluator, arch)
-        except UserError as err:  # returned, not raised: the driver stops the search with this message
+        except UserError as err:
             return err
 
 
@@ -130,25 +138,30 @@ class RayExecutor:
             raise UserError("executor: ray needs Ray, an optional extra: pip install 'nao-search[ray]'") from None
         if workers < 1:
             raise ConfigError(f"workers: must be at least 1, got {workers}")
-        self.ray, self.retries = ray, retries
-        self._started_ray = not ray.is_initialized()
-        if self._started_ray:
-            try:
-                ray.init(address=config.address, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR", configure_logging=True)
-            except ConnectionError as err:
-                raise UserError(f"ray.address: cannot join the Ray cluster at {config.address!r} ({err})") from None
-        options = {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus, "max_restarts": 0}
-        if config.resources:
-            options["resources"] = dict(config.resources)
-        self._actor_class = ray.remote(**options)(_Worker)
-        self._recipe = ray.put(recipe)
-        self._cwd = os.getcwd()
+        self.ray, self.retries, self.config, self.recipe = ray, retries, config, recipe
+        self._started_ray = False
+        self._actor_class = self._recipe_ref = None  # Ray starts (or is joined) at the first batch
         self._actors: list = [None] * workers  # started when first needed, replaced when one dies
 
+    def _connect(self) -> None:
+        if not self.ray.is_initialized():
+            try:
+                self.ray.init(address=self.config.address, include_dashboard=False, log_to_driver=False,
+                              logging_level="ERROR")
+            except ConnectionError as err:
+                raise UserError(f"ray.address: cannot join a Ray cluster at {self.config.address!r} ({err})") from None
+            self._started_ray = True
+        options = {"num_cpus": self.config.num_cpus, "num_gpus": self.config.num_gpus, "max_restarts": 0}
+        if self.config.resources:
+            options["resources"] = dict(self.config.resources)
+        self._actor_class = self.ray.remote(**options)(_Worker)
+        self._recipe_ref = self.ray.put(self.recipe)
+
     def _actor(self, slot: int):
+        if self._actor_class is None:
+            self._connect()
         if self._actors[slot] is None:
-            self._actors[slot] = self._actor_class.remote(self._recipe, self._cwd)
+            self._actors[slot] = self._actor_class.remote(self._recipe_ref, os.getcwd())
         return self._actors[slot]
 
     def _discard(self, slot: int) -> None:

@@ -64,6 +64,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     run = RunDir(out)
     # bad paths or metrics fail before anything is written
     evaluator = make_evaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=run.path)
+    executor = make_executor(config, space, evaluator)
     has_run = (run.path / CONFIG).exists()
     if has_run and not resume:
         raise UserError(f"{run.path} already holds a run: add --resume to continue it, or choose another --out")
@@ -73,7 +74,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
             _check_resumable(run, config)
         run.write_text(CONFIG, _config_text(config))
         strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
-        return _loop(config, run, strategy, progress=progress, on_evaluated=on_evaluated)
+        return _loop(config, run, strategy, executor, progress=progress, on_evaluated=on_evaluated)
     finally:
         run.unlock()
 
@@ -97,7 +98,8 @@ def _check_resumable(run: RunDir, config: SearchConfig) -> None:
         raise UserError(f"--resume with a different config ({difference})")
 
 
-def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bool, on_evaluated) -> dict:
+def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, progress: bool,
+          on_evaluated) -> dict:
     """Batches from the strategy until the budget is spent. A stage = one batch: the state (strategy, batch,
     stage number) is saved when the batch is made; the executor runs the batch's evaluations (concurrently
     with ``executor: ray``) and each is appended to the history as it ends. A failed evaluation spends budget
@@ -120,7 +122,6 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, *, progress: bo
         strategy.load_state_dict(state["strategy"])
         batch = [Candidate(space.parse(c["arch"]), c["source"], c["predicted"]) for c in state["pending"]]
         stage = state.get("stage", 0)
-    executor = make_executor(config, space, evaluator)
     logger = make_logger(config.logger, run.path, to_dict(config))
     logged = _logged_stages(run)
     bar = tqdm(total=config.budget, initial=spent, desc=f"{config.strategy} search", unit="arch",

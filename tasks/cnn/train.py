@@ -20,7 +20,7 @@ from torch import nn
 
 from nao.tasks.cnn.network import Logits
 from nao.tasks.images import ImageData, augment, batches, normalize
-from nao.torchutils import seeded_rng_state
+from nao.torchutils import check_finite_loss, seeded_rng_state
 
 
 @dataclass
@@ -113,7 +113,7 @@ class Trainer:
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
-                total_loss += loss.item() * len(labels)
+                total_loss += check_finite_loss(loss.item(), self.epoch + 1) * len(labels)
                 correct += int((logits.argmax(1) == labels).sum())
                 seen += len(labels)
                 if on_step is not None:

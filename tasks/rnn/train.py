@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from nao.tasks.rnn.model import CellLanguageModel
 from nao.tasks.text import Corpus, batchify, variable_length_windows, windows
-from nao.torchutils import seeded_rng_state
+from nao.torchutils import check_finite_loss, seeded_rng_state
 
 
 @dataclass
@@ -90,7 +90,7 @@ class LMTrainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
                 hidden = outputs[-1].detach()
-                total += nll.item() * targets.numel()
+                total += check_finite_loss(nll.item(), self.epoch + 1) * targets.numel()
                 count += targets.numel()
             self.torch_rng = torch.get_rng_state()
         self.epoch += 1

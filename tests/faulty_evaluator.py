@@ -1,0 +1,53 @@
+"""An evaluator that misbehaves on purpose, for the executor tests (also imported by their driver script).
+
+The synthetic score of any arch, after ``task.sleep`` seconds, with the wall-clock start and end of the
+evaluation in its metrics; archs listed in ``task.fail`` always raise, in ``task.nan`` score NaN, in
+``task.user_error`` raise a ``UserError``, and those in ``task.die_once`` kill their own process on their
+first attempt (a marker file in ``task.markers`` remembers it).
+
+Run as a script, it is ``nao`` with this evaluator registered as ``evaluator.type=faulty``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from nao.cli import main
+from nao.errors import UserError
+from nao.search.evaluators import EVALUATORS, SyntheticEvaluator
+
+
+class FaultyEvaluator(SyntheticEvaluator):
+    def __init__(self, space, config, **kwargs) -> None:
+        self.task = dict(config.task)
+        super().__init__(space, config.__class__(type="synthetic"), **kwargs)
+        self.space = space
+
+    def evaluate(self, arch) -> dict[str, float]:
+        text = self.space.format(arch)
+        started = time.time()
+        if text in self.task.get("die_once", []):
+            marker = Path(self.task["markers"]) / text.replace(" ", "_").replace("|", "_")
+            if not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.task.get("sleep", 0.0))
+        if text in self.task.get("fail", []):
+            raise RuntimeError(f"boom on {text}")
+        if text in self.task.get("user_error", []):
+            raise UserError(f"no data for {text}")
+        score = float("nan") if text in self.task.get("nan", []) else super().evaluate(arch)["score"]
+        return {"score": score, "started": started, "ended": time.time(), "pid": os.getpid()}
+
+
+def register() -> None:
+    EVALUATORS["faulty"] = FaultyEvaluator
+
+
+if __name__ == "__main__":
+    register()
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,193 @@
+"""Where evaluations run: ``executor: serial`` and ``executor: ray`` (a real local Ray with 2 CPUs), retries,
+failed evaluations, and runs that survive Ctrl-C and a killed driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import faulty_evaluator
+import pytest
+import yaml
+from conftest import SMALL
+from faulty_evaluator import FaultyEvaluator
+
+from nao.config import ConfigError
+from nao.errors import UserError
+from nao.search import load_config, run_search
+from nao.search.evaluators import EVALUATORS
+from nao.search.rundir import RunDir
+
+TOY_NAO = {"seed_archs": 4, "new_per_iteration": 4, "top_k": 4, "epochs": 30, "controller": SMALL}
+VOLATILE = ("seconds", "started", "ended", "pid")  # what differs between two runs of the same search
+
+
+@pytest.fixture(autouse=True)
+def faulty(monkeypatch):
+    monkeypatch.setitem(EVALUATORS, "faulty", FaultyEvaluator)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (starting one takes seconds); workers receive the faulty evaluator's class
+    by value, as they cannot import the tests."""
+    ray = pytest.importorskip("ray")
+    ray.cloudpickle.register_pickle_by_value(faulty_evaluator)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def settings(strategy: str = "random", budget: int = 6, executor: str = "serial", retries: int = 2, **task) -> dict:
+    return {"space": "nb201", "strategy": strategy, "budget": budget, "seed": 0, "executor": executor,
+            "workers": 2, "retries": retries, "evaluator": {"type": "faulty", "task": task}, "nao": TOY_NAO}
+
+
+def search(out: Path, **kwargs) -> dict:
+    config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in settings(**kwargs).items()])
+    return run_search(config, out, progress=False)
+
+
+def records(path: Path) -> list[dict]:
+    return [asdict(r) for r in RunDir(path).read_history()]
+
+
+def comparable(path: Path) -> list[dict]:
+    """The history in batch order, without timings and attempt counts."""
+    rows = sorted(records(path), key=lambda r: (r["stage"], r["index"]))
+    return [{k: v for k, v in r.items() if k not in ("seconds", "attempts")} | {"metrics": {k: v for k, v in r["metrics"].items()
+                                                                         if k not in VOLATILE}} for r in rows]
+
+
+def first_archs(tmp_path: Path, n: int, **kwargs) -> list[str]:
+    """The first ``n`` archs a fault-free run evaluates (the same seed proposes the same first batch)."""
+    search(tmp_path / "plain", **kwargs)
+    return [r["arch"] for r in records(tmp_path / "plain")[:n]]
+
+
+# ------------------------------------------------------------------------------------------ serial
+def test_a_failing_evaluation_is_retried_then_recorded_failed_and_the_search_goes_on(tmp_path):
+    doomed = first_archs(tmp_path, 2, strategy="nao", budget=12)
+    summary = search(tmp_path / "run", strategy="nao", budget=12, fail=doomed)
+    history = records(tmp_path / "run")
+    failed = [r for r in history if r["error"] is not None]
+    assert [r["arch"] for r in failed] == doomed
+    assert all(r["error"].startswith("RuntimeError: boom") and r["attempts"] == 3 and r["metrics"] == {}
+               for r in failed)
+    assert len(history) == 12 and len({r["arch"] for r in history}) == 12  # budget spent, on distinct archs
+    assert summary["evaluated"] == 12 and summary["failed"] == 2 and summary["best_arch"] not in doomed
+    assert any(r["source"] == "nao" for r in history)  # the controller went on without the failed archs
+
+
+def test_a_metric_that_is_not_a_number_counts_as_a_failed_evaluation(tmp_path):
+    [bad] = first_archs(tmp_path, 1)
+    summary = search(tmp_path / "run", retries=0, nan=[bad])
+    [failed] = [r for r in records(tmp_path / "run") if r["error"] is not None]
+    assert failed["arch"] == bad and failed["error"] == "FloatingPointError: score is nan" and failed["attempts"] == 1
+    assert summary["failed"] == 1 and summary["evaluated"] == 6
+
+
+def test_a_user_error_stops_the_search_and_keeps_what_finished(tmp_path):
+    archs = first_archs(tmp_path, 3)
+    with pytest.raises(UserError, match="no data for"):
+        search(tmp_path / "run", user_error=[archs[2]])
+    assert [r["arch"] for r in records(tmp_path / "run")] == archs[:2]
+
+
+def test_every_evaluation_failing_is_one_clear_error(tmp_path):
+    archs = first_archs(tmp_path, 6)
+    with pytest.raises(UserError, match="every evaluation failed"):
+        search(tmp_path / "run", retries=0, fail=archs)
+
+
+def test_executor_settings_are_checked_and_may_change_on_resume(tmp_path):
+    with pytest.raises(ConfigError, match="executor: unknown 'dask'"):
+        search(tmp_path / "bad", executor="dask")
+    search(tmp_path / "run", budget=4)
+    config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in settings(budget=6, retries=0).items()]
+                         + ["workers=8", "ray.num_cpus=2"])
+    assert run_search(config, tmp_path / "run", resume=True, progress=False)["evaluated"] == 6
+
+
+def test_asking_for_ray_without_it_installed_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(UserError, match=r"executor: ray needs Ray.*pip install 'nao-search\[ray\]'"):
+        search(tmp_path / "run", executor="ray")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_supernet_evaluator_refuses_the_ray_executor(tmp_path):
+    config = load_config(None, ["space=nao-rnn", "evaluator.type=supernet", "executor=ray"])
+    with pytest.raises(ConfigError, match="one shared network"):
+        run_search(config, tmp_path / "run", progress=False)
+
+
+# ------------------------------------------------------------------------------------------ ray
+def test_ray_runs_a_batch_concurrently_and_appends_each_result_as_it_finishes(local_ray, tmp_path):
+    summary = search(tmp_path / "run", budget=4, executor="ray", sleep=1.0)
+    history = records(tmp_path / "run")
+    assert summary["evaluated"] == 4 and summary["failed"] == 0
+    spans = [(r["metrics"]["started"], r["metrics"]["ended"], r["metrics"]["pid"]) for r in history]
+    assert len({pid for _, _, pid in spans}) == 2  # two worker processes
+    overlaps = [min(a[1], b[1]) - max(a[0], b[0]) for i, a in enumerate(spans) for b in spans[i + 1:]]
+    assert max(overlaps) > 0.5  # two evaluations of one second each ran at the same time
+    ended = [end for _, end, _ in spans]
+    assert ended == sorted(ended)  # the history is in the order evaluations finished
+
+
+def test_ray_and_serial_make_the_same_search(local_ray, tmp_path):
+    search(tmp_path / "serial", strategy="nao", budget=12, sleep=0.05)
+    search(tmp_path / "ray", strategy="nao", budget=12, executor="ray", sleep=0.05)
+    assert comparable(tmp_path / "ray") == comparable(tmp_path / "serial")
+
+
+def test_a_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_retried(local_ray, tmp_path):
+    victim = first_archs(tmp_path, 2)[1]
+    summary = search(tmp_path / "run", executor="ray", die_once=[victim], markers=str(tmp_path))
+    [record] = [r for r in records(tmp_path / "run") if r["arch"] == victim]
+    assert record["error"] is None and record["attempts"] == 2 and summary["failed"] == 0
+    assert comparable(tmp_path / "run") == comparable(tmp_path / "plain")
+
+
+def test_an_evaluation_that_raises_on_a_worker_is_retried_then_recorded_failed(local_ray, tmp_path):
+    doomed = first_archs(tmp_path, 1)[0]
+    summary = search(tmp_path / "run", executor="ray", retries=1, fail=[doomed])
+    [record] = [r for r in records(tmp_path / "run") if r["error"] is not None]
+    assert record["arch"] == doomed and record["attempts"] == 2 and record["error"].startswith("RuntimeError: boom")
+    assert summary["evaluated"] == 6 and summary["failed"] == 1
+
+
+def test_a_search_interrupted_then_killed_resumes_to_the_uninterrupted_result(local_ray, tmp_path):
+    """Ctrl-C stops a Ray run cleanly (exit 130); SIGKILL loses at most the evaluations in flight; --resume
+    finishes the same search as a run that was never stopped. The driver joins the test's Ray cluster
+    (``ray.address``)."""
+    config = tmp_path / "search.yaml"
+    address = local_ray.get_runtime_context().gcs_address  # the driver joins it: nothing of Ray dies with it
+    config.write_text(yaml.safe_dump(settings(strategy="nao", budget=12, executor="ray", sleep=0.4)
+                                     | {"ray": {"address": address}}))
+    out = tmp_path / "run"
+    command = [sys.executable, str(Path(faulty_evaluator.__file__)), "search", str(config), "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for stop, resume in ((signal.SIGINT, []), (signal.SIGKILL, ["--resume"])):
+        seen = len(records(out)) if out.exists() else 0
+        proc = subprocess.Popen(command + resume, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while (not out.exists() or len(records(out)) < seen + 2) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(stop)
+        _, stderr = proc.communicate(timeout=60)
+        if stop == signal.SIGINT:
+            assert proc.returncode == 130 and "nao: interrupted" in stderr
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        assert seen + 2 <= len(records(out)) < 12
+    resumed = load_config(config, [])
+    assert run_search(resumed, out, resume=True, progress=False)["evaluated"] == 12
+    search(tmp_path / "straight", strategy="nao", budget=12)
+    assert comparable(out) == comparable(tmp_path / "straight")
