@@ -1,10 +1,10 @@
 """Ray executor speed-up (issue #6): one batch of CPU-bound standalone evaluations, serial against Ray.
 
-    python scripts/bench_ray.py [--archs 8] [--workers 2] [--epochs 1] [--train-images 6000]
+    python scripts/bench_ray.py [--archs 8] [--workers 2] [--epochs 2] [--train-images 20000]
 
 One batch of ``--archs`` random nao-cnn cells (random search, one batch), each trained from scratch on
-Fashion-MNIST (``--train-images`` images, ``--epochs`` epochs, the main job's small network) and scored on
-1,000 validation images, three ways in this one run:
+Fashion-MNIST as ``configs/fashion_mnist_standalone.yaml`` does (``--train-images`` images, ``--epochs``
+epochs, the main job's small network) and scored on 1,000 validation images, three ways in this one run:
 
 - ``serial``: in this process with torch's default thread count (all cores: what a user gets),
 - ``serial_1_thread``: in this process on one thread,
@@ -31,17 +31,13 @@ import torch
 from nao.search import load_config, run_search
 from nao.search.rundir import RunDir
 
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist_standalone.yaml"
+
 
 def config(args: argparse.Namespace, executor: str):
-    task = {"data": {"name": "fashion-mnist", "valid_size": 6000, "train_images": args.train_images},
-            "network": {"channels": 8, "cells_per_stage": 1, "stem_multiplier": 3, "stem_stride": 4,
-                        "auxiliary": False, "dropout": 0.0},
-            "train": {"epochs": args.epochs, "batch_size": 128, "lr": 0.05, "lr_min": 0.001, "drop_path": 0.0,
-                      "crop_padding": 2, "cutout": 0},
-            "valid_images": 1000}
-    return load_config(None, ["space=nao-cnn", "strategy=random", f"budget={args.archs}", "seed=0",
-                              f"executor={executor}", f"workers={args.workers}", "evaluator.type=standalone",
-                              f"evaluator.task={json.dumps(task)}"])
+    return load_config(CONFIG, ["strategy=random", f"budget={args.archs}", f"executor={executor}",
+                                f"workers={args.workers}", f"evaluator.task.train.epochs={args.epochs}",
+                                f"evaluator.task.data.train_images={args.train_images}"])
 
 
 def timed_search(args: argparse.Namespace, executor: str, out: Path) -> tuple[float, dict[str, float]]:
@@ -55,8 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--train-images", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-images", type=int, default=20000)
     args = parser.parse_args()
     import ray
 

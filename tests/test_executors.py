@@ -61,8 +61,8 @@ def records(path: Path) -> list[dict]:
 def comparable(path: Path) -> list[dict]:
     """The history in batch order, without timings and attempt counts."""
     rows = sorted(records(path), key=lambda r: (r["stage"], r["index"]))
-    return [{k: v for k, v in r.items() if k not in ("seconds", "attempts")} | {"metrics": {k: v for k, v in r["metrics"].items()
-                                                                         if k not in VOLATILE}} for r in rows]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "attempts")}
+            | {"metrics": {k: v for k, v in r["metrics"].items() if k not in VOLATILE}} for r in rows]
 
 
 def first_archs(tmp_path: Path, n: int, **kwargs) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +19,16 @@ from conftest import SMALL, write_results_csv
 
 import nao
 from nao.cli import main
+from nao.config import from_dict
 from nao.errors import UserError
 from nao.search import load_config, run_search
-from nao.search.evaluators import EVALUATORS, StaticEvaluator
+from nao.search.evaluators import EVALUATORS, StaticEvaluator, make_evaluator
 from nao.search.rundir import RunDir
 from nao.spaces import RecurrentSpace
 from nao.tasks.synthetic import SyntheticBenchmark
+from nao.train import FINAL_TRAINING
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TOY_NAO = {"seed_archs": 16, "new_per_iteration": 12, "top_k": 8, "epochs": 150, "controller": SMALL}
 
 
@@ -212,3 +217,19 @@ def test_wandb_logger_runs_offline_without_an_account(tmp_path, monkeypatch):
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     stages = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert stages[-1]["evaluated"] == 6
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path):
+    """Search configs load and build their evaluator (data is only read when first needed); training configs
+    (those with an ``arch`` key) load into their task's ``FinalConfig``."""
+    data = yaml.safe_load(path.read_text())
+    if "arch" in data:
+        space = nao.get_space(data["space"])
+        task = next(importlib.import_module(module) for family, module in FINAL_TRAINING.items()
+                    if isinstance(space, family))
+        from_dict(task.FinalConfig, data)
+    else:
+        config = load_config(path, [])
+        if config.evaluator.type != "table":  # a table config names its file on the command line
+            make_evaluator(nao.get_space(config.space), config.evaluator)
