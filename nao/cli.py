@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("search", help="run (or resume) a search", description="Run a search from a YAML "
                             "config with `key=value` overrides (dotted keys, e.g. evaluator.path=FILE). The run "
                             "directory holds config.yaml, history.jsonl (one line per evaluated arch), state.json "
-                            "and controller checkpoints; a killed run continues with --resume.")
+                            "and controller checkpoints; a killed or interrupted run continues with --resume. "
+                            "executor=ray workers=N runs a batch's standalone evaluations in parallel on Ray "
+                            "(ray.address=auto joins a cluster; ray.num_gpus=1 gives each evaluation a GPU).")
     p.add_argument("config", metavar="CONFIG.yaml", help="search config (see configs/)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. budget=100 seed=3")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/CONFIG-STRATEGY-seedSEED)")

@@ -51,6 +51,10 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
+def announce_retry(attempt: int, error: str) -> None:
+    print(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
+
+
 @dataclass
 class EvaluatorRecipe:
     """What a worker needs to build the search's evaluator in its own process."""
@@ -94,7 +98,7 @@ class SerialExecutor:
                 except Exception as err:  # any failure of one evaluation: retried, then recorded
                     error = describe(err)
                     if attempt <= self.retries:
-                        print(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
+                        announce_retry(attempt, error)
                     continue
                 yield Outcome(index, metrics, None, attempt, seconds)
                 break
@@ -188,7 +192,7 @@ class RayExecutor:
                     result = self.ray.get(ref)
                 except RayActorError as err:  # the worker process died: a new one takes its place
                     self._discard(slot)
-                    error = f"worker died: {describe(err).splitlines()[0][:300]}"
+                    error = f"worker died: {describe(err)[:300]}"
                 except RayTaskError as err:
                     error = describe(err.cause) if err.cause is not None else str(err).splitlines()[-1]
                 else:
@@ -198,7 +202,7 @@ class RayExecutor:
                     yield Outcome(index, metrics, None, attempt, seconds)
                     continue
                 if attempt <= self.retries:
-                    print(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
+                    announce_retry(attempt, error)
                     queue.appendleft((index, attempt + 1))
                 else:
                     yield Outcome(index, None, error, attempt, 0.0)
