@@ -83,6 +83,19 @@ def test_every_strategy_spends_the_budget_on_distinct_archs(tmp_path):
         assert summary["best_metric"] == max(r.metrics["score"] for r in records)
 
 
+def test_evolution_with_a_batch_makes_that_many_children_per_step(tmp_path):
+    space = nao.get_space("nb201")
+    config = synthetic_config("evolution", budget=32, **{"evolution.population": 12, "evolution.batch": 5})
+    run_search(config, tmp_path / "run", progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    per_stage = np.bincount([r.stage for r in records])[1:]
+    assert per_stage.tolist() == [12, 5, 5, 5, 5]  # the population, then batches of 5 (the last one cut short)
+    assert [r.source for r in records[12:]] == ["mutation"] * 20
+    assert len({space.canonical(space.parse(r.arch)) for r in records}) == 32
+    with pytest.raises(UserError, match=r"evolution\.batch: must be at least 1"):
+        synthetic_config("evolution", **{"evolution.batch": 0})
+
+
 class HiddenTargetEvaluator(StaticEvaluator):
     """Score = share of positions equal to a hidden target arch: known optimum 1.0 (a OneMax)."""
 

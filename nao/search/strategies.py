@@ -53,6 +53,8 @@ class EvolutionConfig:
 
     population: int = 20  # the newest `population` evaluated archs are alive
     tournament: int = 5  # parent = best of this many drawn from the population
+    batch: int = 1  # children per step, each from its own tournament: > 1 keeps Ray workers busy and gives a
+    #                 weight-sharing evaluator stages of more than one arch (asynchronous evolution's batch)
 
 
 class Strategy(ABC):
@@ -123,7 +125,8 @@ class RandomStrategy(Strategy):
 class EvolutionStrategy(Strategy):
     """Regularized evolution: the parent is the best of a random tournament among the newest
     ``population`` archs; its mutation is evaluated; the oldest arch leaves the population
-    (the population is simply the newest ``population`` entries of the history)."""
+    (the population is simply the newest ``population`` entries of the history). With ``batch`` > 1,
+    that many children are made from one population, each from its own tournament."""
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
         super().__init__(space, evaluator, config, run_path)
@@ -136,13 +139,19 @@ class EvolutionStrategy(Strategy):
             return self.random_new(min(remaining, self.config.population - len(history)), seen, "random")
         self.iteration += 1
         population = history[-self.config.population:]
+        return [self._child(population, seen) for _ in range(min(remaining, self.config.batch))]
+
+    def _child(self, population: Sequence[Evaluated], seen: set) -> Candidate:
+        """A mutation of the best of a random tournament, new to ``seen`` (which is updated)."""
         picks = self.rng.choice(len(population), min(self.config.tournament, len(population)), replace=False)
         parent = max((population[i] for i in picks), key=lambda h: self.better(np.array(h.score)))
         for _ in range(1000):
             child = self.space.mutate(parent.arch, self.rng)
-            if self.space.canonical(child) not in seen and self.evaluable(child):
-                return [Candidate(child, "mutation")]
-        return self.random_new(1, seen, "random")  # every mutation of the parent is known
+            key = self.space.canonical(child)
+            if key not in seen and self.evaluable(child):
+                seen.add(key)
+                return Candidate(child, "mutation")
+        return self.random_new(1, seen, "random")[0]  # every mutation of the parent is known
 
 
 class NAOStrategy(Strategy):
