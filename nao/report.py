@@ -3,21 +3,24 @@
 Writes ``best_so_far.png`` (best metric vs evaluated archs, mean and spread per strategy),
 ``predicted_vs_measured.png`` (NAO runs: the controller's prediction of each proposed arch
 against its measured metric, per iteration), ``best_arch.png`` (the best arch's cells),
-``summary.csv`` and ``summary.md``.
+``summary.csv`` and ``summary.md``. For a weight-sharing run the metric of every arch is its score from
+the search's last shared weights (``scores.json``), the scores its summary and best arch come from;
+the score an arch got when first evaluated stays in ``history.jsonl``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from nao.errors import UserError
-from nao.search.rundir import CONFIG, Record, RunDir
+from nao.search.rundir import CONFIG, SCORES, Record, RunDir
 from nao.spaces import get_space
 from nao.spaces.base import CellGraph
 
@@ -61,7 +64,12 @@ def load_run(path: str | Path) -> Run:
     history = RunDir(path).read_history()
     if not any(r.error is None for r in history):
         raise UserError(f"{path}: the run has no evaluated archs yet")
-    return Run(path=path, config=yaml.safe_load((path / CONFIG).read_text()), history=history)
+    config = yaml.safe_load((path / CONFIG).read_text())
+    if (path / SCORES).exists():
+        metric = config["evaluator"]["metric"] or next(iter(next(r for r in history if r.error is None).metrics))
+        final = json.loads((path / SCORES).read_text())["scores"]
+        history = [replace(r, metrics=r.metrics | {metric: final[r.arch]}) if r.arch in final else r for r in history]
+    return Run(path=path, config=config, history=history)
 
 
 def summary_rows(runs: list[Run]) -> list[dict]:

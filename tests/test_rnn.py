@@ -193,6 +193,7 @@ def search_config(tmp_path, evaluator: str, budget: int, **extra):
 
 
 def test_an_rnn_supernet_search_minimises_perplexity_and_resumes_like_an_uninterrupted_run(tmp_path):
+    from nao.report import load_run, summary_rows
     from nao.search import run_search
     from nao.search.rundir import RunDir
 
@@ -205,6 +206,8 @@ def test_an_rnn_supernet_search_minimises_perplexity_and_resumes_like_an_uninter
     scores = [r.metrics["valid_ppl"] for r in RunDir(tmp_path / "direct").read_history()]
     assert all(1 < s < 50 for s in scores) and len(set(scores)) > 1
     assert direct["best_metric"] <= min(scores[-4:])  # re-scored with the last weights; lower is better
+    [row] = summary_rows([load_run(tmp_path / "direct")])  # `nao report` shows the re-scored values too
+    assert row["best_valid_ppl"] == direct["best_metric"] and row["best_arch"] == direct["best_arch"]
 
 
 def test_an_rnn_standalone_search_trains_each_cell(tmp_path):

@@ -102,7 +102,8 @@ class SyntheticEvaluator(StaticEvaluator):
 class TaskEvaluator:
     """Base of the evaluators that train networks (``standalone``, ``supernet``): the metric is the task's
     own, the test set is never a search metric, and ``config.task`` is read into the subclass's
-    ``TaskConfig`` dataclass (the resolved form is written back, so the saved config shows every default)."""
+    ``TaskConfig`` dataclass (the resolved form is written back, so the saved config shows every default,
+    with the metric and its direction)."""
 
     metric: str
     minimize: bool
@@ -121,6 +122,7 @@ class TaskEvaluator:
         self.task = from_dict(self.TaskConfig, config.task or {}, where="evaluator.task")
         self.check_task(self.task)
         config.task = to_dict(self.task)
+        config.metric, config.minimize = self.metric, self.minimize  # saved: readers of the run need them
         self.device = resolve_device(device)
 
     def check_task(self, task) -> None:

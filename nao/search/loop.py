@@ -17,7 +17,7 @@ from nao.errors import UserError
 from nao.search.evaluators import EvaluatorConfig, make_evaluator
 from nao.search.executors import EXECUTORS, RayConfig, make_executor
 from nao.search.loggers import make_logger
-from nao.search.rundir import CONFIG, HISTORY, METRICS, Record, RunDir, first_difference
+from nao.search.rundir import CONFIG, HISTORY, METRICS, SCORES, Record, RunDir, first_difference
 from nao.search.strategies import STRATEGIES, Candidate, Evaluated, EvolutionConfig, NAOConfig, Strategy
 from nao.spaces import get_space
 
@@ -135,6 +135,8 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, pr
             evaluator.begin_stage(stage, [e.arch for e in evaluated])
             for e in evaluated:
                 e.score = evaluator.evaluate(e.arch)[evaluator.metric]
+            run.write_text(SCORES, json.dumps({"stage": stage, "scores": {
+                r.arch: e.score for r, e in zip(history, evaluated, strict=True)}}))
 
     try:
         while spent < config.budget:

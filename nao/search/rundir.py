@@ -24,6 +24,7 @@ STATE = "state.json"
 CONFIG = "config.yaml"
 LOCK = "lock"
 METRICS = "metrics.jsonl"  # one line per finished stage
+SCORES = "scores.json"  # weight-sharing runs: every evaluated arch's score from the latest shared weights
 
 
 @dataclass
