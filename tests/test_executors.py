@@ -44,9 +44,11 @@ def local_ray():
     ray.shutdown()
 
 
-def settings(strategy: str = "random", budget: int = 6, executor: str = "serial", retries: int = 2, **task) -> dict:
+def settings(strategy: str = "random", budget: int = 6, executor: str = "serial", retries: int = 2,
+             ray: dict | None = None, **task) -> dict:
     return {"space": "nb201", "strategy": strategy, "budget": budget, "seed": 0, "executor": executor,
-            "workers": 2, "retries": retries, "evaluator": {"type": "faulty", "task": task}, "nao": TOY_NAO}
+            "workers": 2, "retries": retries, "ray": ray or {}, "evaluator": {"type": "faulty", "task": task},
+            "nao": TOY_NAO}
 
 
 def search(out: Path, **kwargs) -> dict:
@@ -169,8 +171,8 @@ def test_a_search_interrupted_then_killed_resumes_to_the_uninterrupted_result(lo
     (``ray.address``)."""
     config = tmp_path / "search.yaml"
     address = local_ray.get_runtime_context().gcs_address  # the driver joins it: nothing of Ray dies with it
-    config.write_text(yaml.safe_dump(settings(strategy="nao", budget=12, executor="ray", sleep=0.4)
-                                     | {"ray": {"address": address}}))
+    config.write_text(yaml.safe_dump(settings(strategy="nao", budget=12, executor="ray", sleep=0.4,
+                                              ray={"address": address})))
     out = tmp_path / "run"
     command = [sys.executable, str(Path(faulty_evaluator.__file__)), "search", str(config), "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -191,3 +193,13 @@ def test_a_search_interrupted_then_killed_resumes_to_the_uninterrupted_result(lo
     assert run_search(resumed, out, resume=True, progress=False)["evaluated"] == 12
     search(tmp_path / "straight", strategy="nao", budget=12)
     assert comparable(out) == comparable(tmp_path / "straight")
+
+
+def test_asking_for_resources_a_local_ray_lacks_is_an_error_and_too_many_workers_a_warning(local_ray, tmp_path,
+                                                                                          capsys):
+    with pytest.raises(UserError, match=r"has 2 CPU, 0 GPU; an evaluation asks for 1 CPU, 1 GPU, so 0 of 2 work"):
+        search(tmp_path / "gpu", executor="ray", ray={"num_gpus": 1})
+    assert not (tmp_path / "gpu" / "config.yaml").exists()
+    search(tmp_path / "cpus", budget=2, executor="ray", ray={"num_cpus": 2})
+    assert "warning: the Ray cluster has 2 CPU; an evaluation asks for 2 CPU, so 1 of 2 workers can run at once; " \
+        "running 1" in capsys.readouterr().err

@@ -105,6 +105,9 @@ class SerialExecutor:
             else:
                 yield Outcome(index, None, error, self.retries + 1, 0.0)
 
+    def start(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -144,10 +147,13 @@ class RayExecutor:
             raise ConfigError(f"workers: must be at least 1, got {workers}")
         self.ray, self.retries, self.config, self.recipe = ray, retries, config, recipe
         self._started_ray = False
-        self._actor_class = self._recipe_ref = None  # Ray starts (or is joined) at the first batch
+        self._actor_class = self._recipe_ref = None  # set by `start`
         self._actors: list = [None] * workers  # started when first needed, replaced when one dies
 
-    def _connect(self) -> None:
+    def start(self) -> None:
+        """Start Ray on this machine, or join ``ray.address``; check that the workers' resources exist."""
+        if self._actor_class is not None:
+            return
         if not self.ray.is_initialized():
             try:
                 self.ray.init(address=self.config.address, include_dashboard=False, log_to_driver=False,
@@ -155,15 +161,33 @@ class RayExecutor:
             except ConnectionError as err:
                 raise UserError(f"ray.address: cannot join a Ray cluster at {self.config.address!r} ({err})") from None
             self._started_ray = True
+        self._check_fit()
         options = {"num_cpus": self.config.num_cpus, "num_gpus": self.config.num_gpus, "max_restarts": 0}
         if self.config.resources:
             options["resources"] = dict(self.config.resources)
         self._actor_class = self.ray.remote(**options)(_Worker)
         self._recipe_ref = self.ray.put(self.recipe)
 
+    def _check_fit(self) -> None:
+        """Fewer workers when the cluster cannot hold them all (an actor keeps its resources while it lives, so
+        a worker waiting for them would wait for ever), said in a warning; an error on a local Ray where not even
+        one evaluation fits (a cluster's autoscaler may still add the nodes: there, one worker waits)."""
+        needs = {"CPU": self.config.num_cpus, "GPU": self.config.num_gpus, **self.config.resources}
+        asked = {name: need for name, need in needs.items() if need > 0}
+        total = self.ray.cluster_resources()
+        fits = min((int(total.get(name, 0) // need) for name, need in asked.items()), default=len(self._actors))
+        if fits >= len(self._actors):
+            return
+        have = ", ".join(f"{total.get(name, 0):g} {name}" for name in asked)
+        ask = ", ".join(f"{need:g} {name}" for name, need in asked.items())
+        message = f"the Ray cluster has {have}; an evaluation asks for {ask}, so {fits} of {len(self._actors)} " \
+                  "workers can run at once"
+        if fits == 0 and self.config.address is None:
+            raise UserError(f"ray: {message} (lower ray.num_cpus / ray.num_gpus / ray.resources)")
+        self._actors = self._actors[:max(fits, 1)]
+        print(f"nao: warning: {message}; running {len(self._actors)}", file=sys.stderr)
+
     def _actor(self, slot: int):
-        if self._actor_class is None:
-            self._connect()
         if self._actors[slot] is None:
             self._actors[slot] = self._actor_class.remote(self._recipe_ref, os.getcwd())
         return self._actors[slot]
@@ -176,6 +200,7 @@ class RayExecutor:
     def run(self, archs: list[Arch]) -> Iterator[Outcome]:
         from ray.exceptions import RayActorError, RayTaskError
 
+        self.start()
         queue = deque((index, 1) for index in range(len(archs)))
         idle = list(range(len(self._actors)))[::-1]
         running: dict = {}  # object ref -> (slot, index, attempt)

@@ -74,10 +74,12 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     try:
         if has_run:
             _check_resumable(run, config)
+        executor.start()  # Ray starts or is joined here: its resources are checked before anything is written
         run.write_text(CONFIG, _config_text(config))
         strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
         return _loop(config, run, strategy, executor, progress=progress, on_evaluated=on_evaluated)
     finally:
+        executor.close()
         run.unlock()
 
 
@@ -180,7 +182,6 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, pr
         rescore()
         _log_stage(run, logger, logged, strategy, spent, history, evaluated, evaluator)
     finally:
-        executor.close()
         bar.close()
         logger.close()
     if not history:
