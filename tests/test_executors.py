@@ -20,6 +20,7 @@ from faulty_evaluator import FaultyEvaluator
 
 from nao.config import ConfigError
 from nao.errors import UserError
+from nao.report import load_run, summary_rows
 from nao.search import load_config, run_search
 from nao.search.evaluators import EVALUATORS
 from nao.search.rundir import RunDir
@@ -85,6 +86,8 @@ def test_a_failing_evaluation_is_retried_then_recorded_failed_and_the_search_goe
     assert len(history) == 12 and len({r["arch"] for r in history}) == 12  # budget spent, on distinct archs
     assert summary["evaluated"] == 12 and summary["failed"] == 2 and summary["best_arch"] not in doomed
     assert any(r["source"] == "nao" for r in history)  # the controller went on without the failed archs
+    [row] = summary_rows([load_run(tmp_path / "run")])  # `nao report` counts them too
+    assert (row["evaluated"], row["failed"], row["best_arch"]) == (12, 2, summary["best_arch"])
 
 
 def test_a_metric_that_is_not_a_number_counts_as_a_failed_evaluation(tmp_path):

@@ -170,7 +170,7 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, pr
                     evaluated.append(_as_evaluated(space, evaluator.metric, record))
                 else:
                     failed.append(candidate.arch)
-                    bar.write(f"nao: evaluation failed after {record.attempts} attempts: {record.arch}: {record.error}",
+                    bar.write(f"nao: evaluation failed ({record.attempts} attempts): {record.arch}: {record.error}",
                               file=sys.stderr)
                 bar.update(1)
                 if history:
