@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from nao.config import ConfigError
 from nao.search.evaluators import SharedWeightsEvaluator, TaskEvaluator
 from nao.spaces.base import Arch
 from nao.spaces.recurrent import RecurrentSpace
@@ -33,12 +34,21 @@ class TextTaskConfig:
         epochs=200, batch_size=256, eval_batch_size=64, bptt=35, variable_length=False, lr=0.25, grad_clip=10.0,
         weight_decay=5e-7, asgd=False))
     valid_windows: int = 10  # every arch is scored on the first this many BPTT windows of the validation text
+    sampling: str = "pool"  # supernet: the cell of each BPTT window, uniform over the pool (NAO-WS) or "space"
+    #                         (any cell of the space: every shared matrix trains equally, whatever the pool holds)
+
+
+SAMPLING = ("pool", "space")
 
 
 class _TextEvaluator(TaskEvaluator):
     metric = "valid_ppl"
     minimize = True
     TaskConfig = TextTaskConfig
+
+    def check_task(self, task: TextTaskConfig) -> None:
+        if task.sampling not in SAMPLING:
+            raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLING)}, got {task.sampling!r}")
 
     def __init__(self, space: RecurrentSpace, config, *, seed: int, device: str, run_path: Path | None):
         super().__init__(space, config, seed=seed, device=device, run_path=run_path)
@@ -96,10 +106,13 @@ class SupernetEvaluator(SharedWeightsEvaluator, _TextEvaluator):
         rng = np.random.default_rng(seed)
         trainer = LMTrainer(self.supernet, self.corpus, self.task.train, seed=seed, device=self.device,
                             train_tokens=self.task.data.train_tokens)
+        def next_cell() -> Arch:
+            return self.space.sample(rng) if self.task.sampling == "space" else pool[rng.integers(len(pool))]
+
         stats = []
         with tqdm(total=self.task.train.epochs, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
             for _ in range(self.task.train.epochs):
-                stats.append(trainer.train_epoch(lambda: pool[rng.integers(len(pool))]))
+                stats.append(trainer.train_epoch(next_cell))
                 bar.update(1)
                 bar.set_postfix(ppl=f"{stats[-1]['train_ppl']:.1f}")
         return stats
