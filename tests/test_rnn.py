@@ -216,3 +216,29 @@ def test_an_rnn_standalone_search_trains_each_cell(tmp_path):
     summary = run_search(search_config(tmp_path, "standalone", 2, strategy="random"), tmp_path / "run",
                          progress=False)
     assert summary["evaluated"] == 2 and summary["best_metric"] > 1
+
+
+@pytest.mark.parametrize("sampling", ["pool", "space"])
+def test_the_supernet_trains_the_pools_cells_or_any_cell_of_the_space(tmp_path, sampling):
+    from nao.search.evaluators import make_evaluator
+
+    space = nao.get_space("nao-rnn")
+    config = search_config(tmp_path, "supernet", 4, **{"evaluator.task.sampling": sampling})
+    evaluator = make_evaluator(space, config.evaluator, run_path=tmp_path)
+    arch = space.sample(np.random.default_rng(0))
+    before = [w.detach().clone() for w in evaluator.supernet.cell.w_nodes]
+    evaluator.train([arch], seed=0, progress=False)
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, evaluator.supernet.cell.w_nodes, strict=True))
+    if sampling == "pool":
+        assert changed == space.n_nodes  # one matrix per node: the pool's one cell
+    else:
+        assert changed > space.n_nodes
+
+
+def test_an_unknown_supernet_sampling_is_refused_naming_the_key(tmp_path):
+    from nao.config import ConfigError
+    from nao.search.evaluators import make_evaluator
+
+    config = search_config(tmp_path, "supernet", 4, **{"evaluator.task.sampling": "loss"})
+    with pytest.raises(ConfigError, match=r"evaluator\.task\.sampling: must be one of pool, space, got 'loss'"):
+        make_evaluator(nao.get_space("nao-rnn"), config.evaluator)
