@@ -63,7 +63,7 @@ def load_run(path: str | Path) -> Run:
         raise UserError(f"{path}: not a run directory (no {CONFIG})")
     history = RunDir(path).read_history()
     if not any(r.error is None for r in history):
-        raise UserError(f"{path}: the run has no evaluated archs yet")
+        raise UserError(f"{path}: the run has no successful evaluation yet")
     config = yaml.safe_load((path / CONFIG).read_text())
     if (path / SCORES).exists():
         metric = config["evaluator"]["metric"] or next(iter(next(r for r in history if r.error is None).metrics))

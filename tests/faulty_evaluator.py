@@ -3,7 +3,8 @@
 The synthetic score of any arch, after ``task.sleep`` seconds, with the wall-clock start and end of the
 evaluation in its metrics; archs listed in ``task.fail`` always raise, in ``task.nan`` score NaN, in
 ``task.user_error`` raise a ``UserError``, and those in ``task.die_once`` kill their own process on their
-first attempt (a marker file in ``task.markers`` remembers it).
+first attempt (a marker file in ``task.markers`` remembers it). With ``task.rendezvous`` (a folder), an
+evaluation waits until a second one has started.
 
 Run as a script, it is ``nao`` with this evaluator registered as ``evaluator.type=faulty``.
 """
@@ -35,6 +36,14 @@ class FaultyEvaluator(SyntheticEvaluator):
             if not marker.exists():
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
+        if "rendezvous" in self.task:  # wait until two evaluations are under way (proof that they run at once)
+            meeting = Path(self.task["rendezvous"])
+            (meeting / f"{os.getpid()}-{time.time_ns()}").touch()
+            deadline = time.monotonic() + 120
+            while len(list(meeting.iterdir())) < 2:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no second evaluation ran at the same time")
+                time.sleep(0.02)
         time.sleep(self.task.get("sleep", 0.0))
         if text in self.task.get("fail", []):
             raise RuntimeError(f"boom on {text}")

@@ -11,12 +11,15 @@ worker process dies, up to ``retries`` more times, and then report it failed wit
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from tqdm import tqdm
 
 from nao.config import ConfigError, from_dict, to_dict
 from nao.errors import UserError
@@ -30,7 +33,7 @@ class RayConfig:
 
     address: str | None = None  # None: start Ray on this machine; "auto" or "ray://HEAD:10001": join a cluster
     num_cpus: float = 1.0  # CPUs per evaluation (Ray also sets each worker's OMP_NUM_THREADS to it)
-    num_gpus: float = 0.0  # GPUs per evaluation (a fraction shares a GPU between workers)
+    num_gpus: float = 0.0  # GPUs per evaluation (a fraction shares a GPU between workers); 0: workers use the CPU
     resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per evaluation
 
 
@@ -38,7 +41,7 @@ class RayConfig:
 class Outcome:
     """One finished evaluation: ``metrics`` when it succeeded, else ``error`` (after ``attempts`` tries)."""
 
-    index: int  # position in the list given to ``run``
+    position: int  # in the list given to ``run``
     metrics: dict[str, float] | None
     error: str | None
     attempts: int
@@ -52,7 +55,7 @@ def describe(err: BaseException) -> str:
 
 
 def announce_retry(attempt: int, error: str) -> None:
-    print(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
+    tqdm.write(f"nao: evaluation failed (attempt {attempt}), retrying: {error}", file=sys.stderr)
 
 
 @dataclass
@@ -77,7 +80,7 @@ def evaluate_checked(evaluator, arch: Arch) -> tuple[dict[str, float], float]:
     started = time.perf_counter()
     metrics = evaluator.evaluate(arch)
     value = metrics.get(evaluator.metric)
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise FloatingPointError(f"{evaluator.metric} is {value!r}")
     return metrics, time.perf_counter() - started
 
@@ -145,7 +148,7 @@ class RayExecutor:
             raise UserError("executor: ray needs Ray, an optional extra: pip install 'nao-search[ray]'") from None
         if workers < 1:
             raise ConfigError(f"workers: must be at least 1, got {workers}")
-        self.ray, self.retries, self.config, self.recipe = ray, retries, config, recipe
+        self.ray, self.retries, self.ray_config, self.recipe = ray, retries, config, recipe
         self._started_ray = False
         self._actor_class = self._recipe_ref = None  # set by `start`
         self._actors: list = [None] * workers  # started when first needed, replaced when one dies
@@ -156,15 +159,16 @@ class RayExecutor:
             return
         if not self.ray.is_initialized():
             try:
-                self.ray.init(address=self.config.address, include_dashboard=False, log_to_driver=False,
+                self.ray.init(address=self.ray_config.address or "local", include_dashboard=False, log_to_driver=False,
                               logging_level="ERROR")
             except ConnectionError as err:
-                raise UserError(f"ray.address: cannot join a Ray cluster at {self.config.address!r} ({err})") from None
+                raise UserError(f"ray.address: cannot join a Ray cluster at {self.ray_config.address!r} "
+                                f"({err})") from None
             self._started_ray = True
         self._check_fit()
-        options = {"num_cpus": self.config.num_cpus, "num_gpus": self.config.num_gpus, "max_restarts": 0}
-        if self.config.resources:
-            options["resources"] = dict(self.config.resources)
+        options = {"num_cpus": self.ray_config.num_cpus, "num_gpus": self.ray_config.num_gpus, "max_restarts": 0}
+        if self.ray_config.resources:
+            options["resources"] = dict(self.ray_config.resources)
         self._actor_class = self.ray.remote(**options)(_Worker)
         self._recipe_ref = self.ray.put(self.recipe)
 
@@ -172,17 +176,19 @@ class RayExecutor:
         """Fewer workers when the cluster cannot hold them all (an actor keeps its resources while it lives, so
         a worker waiting for them would wait for ever), said in a warning; an error on a local Ray where not even
         one evaluation fits (a cluster's autoscaler may still add the nodes: there, one worker waits)."""
-        needs = {"CPU": self.config.num_cpus, "GPU": self.config.num_gpus, **self.config.resources}
+        needs = {"CPU": self.ray_config.num_cpus, "GPU": self.ray_config.num_gpus, **self.ray_config.resources}
         asked = {name: need for name, need in needs.items() if need > 0}
-        total = self.ray.cluster_resources()
-        fits = min((int(total.get(name, 0) // need) for name, need in asked.items()), default=len(self._actors))
+        if not asked:
+            return
+        nodes = [node["Resources"] for node in self.ray.nodes() if node["Alive"]]
+        fits = sum(min(math.floor(node.get(name, 0) / need + 1e-6) for name, need in asked.items()) for node in nodes)
         if fits >= len(self._actors):
             return
-        have = ", ".join(f"{total.get(name, 0):g} {name}" for name in asked)
+        have = ", ".join(f"{sum(node.get(name, 0) for node in nodes):g} {name}" for name in asked)
         ask = ", ".join(f"{need:g} {name}" for name, need in asked.items())
         message = f"the Ray cluster has {have}; an evaluation asks for {ask}, so {fits} of {len(self._actors)} " \
                   "workers can run at once"
-        if fits == 0 and self.config.address is None:
+        if fits == 0 and self.ray_config.address is None:
             raise UserError(f"ray: {message} (lower ray.num_cpus / ray.num_gpus / ray.resources)")
         self._actors = self._actors[:max(fits, 1)]
         print(f"nao: warning: {message}; running {len(self._actors)}", file=sys.stderr)
@@ -198,7 +204,7 @@ class RayExecutor:
             self._actors[slot] = None
 
     def run(self, archs: list[Arch]) -> Iterator[Outcome]:
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import RayActorError, RayError, RayTaskError
 
         self.start()
         queue = deque((index, 1) for index in range(len(archs)))
@@ -215,11 +221,17 @@ class RayExecutor:
                 idle.append(slot)
                 try:
                     result = self.ray.get(ref)
-                except RayActorError as err:  # the worker process died: a new one takes its place
-                    self._discard(slot)
-                    error = f"worker died: {describe(err)[:300]}"
-                except RayTaskError as err:
+                except RayTaskError as err:  # the evaluation raised: retried on a fresh worker (a failed CUDA
+                    self._discard(slot)      # context or leaked memory must not fail the next arch too)
                     error = describe(err.cause) if err.cause is not None else str(err).splitlines()[-1]
+                except RayActorError as err:
+                    if err.actor_init_failed:
+                        raise UserError(f"a Ray worker could not build the evaluator: {describe(err)}") from None
+                    self._discard(slot)  # the worker process died: a new one takes its place
+                    error = f"worker died: {describe(err)}"
+                except RayError as err:  # out of memory, node lost, ...: the same
+                    self._discard(slot)
+                    error = describe(err)
                 else:
                     if isinstance(result, UserError):
                         raise result
@@ -253,8 +265,10 @@ def _ray(config, space, evaluator) -> RayExecutor:
         raise ConfigError(f"executor: ray runs independent evaluations in worker processes; the "
                           f"{config.evaluator.type} evaluator scores every arch with one shared network in this "
                           f"process (use executor: serial)")
+    # a worker without a GPU of its own must not take one Ray does not count (Ray leaves CUDA visible to it)
+    device = "cpu" if config.device == "auto" and config.ray.num_gpus == 0 else config.device
     recipe = EvaluatorRecipe(EVALUATORS[config.evaluator.type], space.name, to_dict(config.evaluator), config.seed,
-                             config.device)
+                             device)
     return RayExecutor(recipe, workers=config.workers, retries=config.retries, config=config.ray)
 
 

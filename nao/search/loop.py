@@ -83,6 +83,9 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
         run.unlock()
 
 
+# a search whose first evaluations all fail has a cause that is not the archs (a device, a path): it stops
+STOP_AFTER_FAILURES = 5
+
 # where evaluations run changes no result: a run may resume on another executor
 FREE_ON_RESUME = ("executor", "workers", "retries", "ray")
 
@@ -157,7 +160,7 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, pr
                     break
             evaluator.begin_stage(stage, [e.arch for e in evaluated] + [c.arch for _, c in todo])
             for outcome in executor.run([c.arch for _, c in todo]):
-                index, candidate = todo[outcome.index]
+                index, candidate = todo[outcome.position]
                 record = Record(arch=space.format(candidate.arch), metrics=outcome.metrics or {},
                                 iteration=strategy.iteration, source=candidate.source, predicted=candidate.predicted,
                                 seconds=round(outcome.seconds, 6), stage=stage, index=index, error=outcome.error,
@@ -172,6 +175,9 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, pr
                     failed.append(candidate.arch)
                     bar.write(f"nao: evaluation failed ({record.attempts} attempts): {record.arch}: {record.error}",
                               file=sys.stderr)
+                    if not history and len(failed) >= STOP_AFTER_FAILURES:
+                        raise UserError(f"the first {len(failed)} evaluations all failed, the last with: "
+                                        f"{record.error} (fix the cause, then --resume)")
                 bar.update(1)
                 if history:
                     bar.set_postfix(iteration=strategy.iteration, best=f"{_best(history, evaluated, evaluator)[1]:.4g}",
