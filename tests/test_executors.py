@@ -82,7 +82,7 @@ def test_a_failing_evaluation_is_retried_then_recorded_failed_and_the_search_goe
     failed = [r for r in history if r["error"] is not None]
     assert [r["arch"] for r in failed] == doomed
     assert all(r["error"].startswith("RuntimeError: boom") and r["attempts"] == 3 and r["metrics"] == {}
-               for r in failed)
+               and "faulty_evaluator.py" in r["extra"]["traceback"] for r in failed)
     assert len(history) == 12 and len({r["arch"] for r in history}) == 12  # budget spent, on distinct archs
     assert summary["evaluated"] == 12 and summary["failed"] == 2 and summary["best_arch"] not in doomed
     assert any(r["source"] == "nao" for r in history)  # the controller went on without the failed archs
@@ -169,6 +169,7 @@ def test_an_evaluation_that_raises_on_a_worker_is_retried_then_recorded_failed(l
     summary = search(tmp_path / "run", executor="ray", retries=1, fail=[doomed])
     [record] = [r for r in records(tmp_path / "run") if r["error"] is not None]
     assert record["arch"] == doomed and record["attempts"] == 2 and record["error"].startswith("RuntimeError: boom")
+    assert "raise RuntimeError" in record["extra"]["traceback"]  # the worker's traceback, kept in the history
     assert summary["evaluated"] == 6 and summary["failed"] == 1
 
 

@@ -15,6 +15,7 @@ import numbers
 import os
 import sys
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Outcome:
     error: str | None
     attempts: int
     seconds: float  # of the last attempt
+    traceback: str | None = None  # of the last failure, where there is one
 
 
 def describe(err: BaseException) -> str:
@@ -99,14 +101,14 @@ class SerialExecutor:
                 except UserError:
                     raise
                 except Exception as err:  # any failure of one evaluation: retried, then recorded
-                    error = describe(err)
+                    error, trace = describe(err), traceback.format_exc()
                     if attempt <= self.retries:
                         announce_retry(attempt, error)
                     continue
                 yield Outcome(index, metrics, None, attempt, seconds)
                 break
             else:
-                yield Outcome(index, None, error, self.retries + 1, 0.0)
+                yield Outcome(index, None, error, self.retries + 1, 0.0, trace)
 
     def start(self) -> None:
         pass
@@ -224,14 +226,15 @@ class RayExecutor:
                 except RayTaskError as err:  # the evaluation raised: retried on a fresh worker (a failed CUDA
                     self._discard(slot)      # context or leaked memory must not fail the next arch too)
                     error = describe(err.cause) if err.cause is not None else str(err).splitlines()[-1]
+                    trace = str(err)  # the worker's formatted traceback
                 except RayActorError as err:
                     if err.actor_init_failed:
                         raise UserError(f"a Ray worker could not build the evaluator: {describe(err)}") from None
                     self._discard(slot)  # the worker process died: a new one takes its place
-                    error = f"worker died: {describe(err)}"
+                    error, trace = f"worker died: {describe(err)}", None
                 except RayError as err:  # out of memory, node lost, ...: the same
                     self._discard(slot)
-                    error = describe(err)
+                    error, trace = describe(err), None
                 else:
                     if isinstance(result, UserError):
                         raise result
@@ -242,7 +245,7 @@ class RayExecutor:
                     announce_retry(attempt, error)
                     queue.appendleft((index, attempt + 1))
                 else:
-                    yield Outcome(index, None, error, attempt, 0.0)
+                    yield Outcome(index, None, error, attempt, 0.0, trace)
         finally:  # interrupted (Ctrl-C, an error): stop the evaluations still running
             for slot, _, _ in running.values():
                 self._discard(slot)

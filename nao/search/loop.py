@@ -164,7 +164,8 @@ def _loop(config: SearchConfig, run: RunDir, strategy: Strategy, executor, *, pr
                 record = Record(arch=space.format(candidate.arch), metrics=outcome.metrics or {},
                                 iteration=strategy.iteration, source=candidate.source, predicted=candidate.predicted,
                                 seconds=round(outcome.seconds, 6), stage=stage, index=index, error=outcome.error,
-                                attempts=outcome.attempts)
+                                attempts=outcome.attempts,
+                                extra={"traceback": outcome.traceback} if outcome.traceback else {})
                 run.append(record)
                 spent += 1
                 done.add(space.canonical(candidate.arch))
