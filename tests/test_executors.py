@@ -211,3 +211,15 @@ def test_asking_for_resources_a_local_ray_lacks_is_an_error_and_too_many_workers
     search(tmp_path / "cpus", budget=2, executor="ray", ray={"num_cpus": 2})
     assert "warning: the Ray cluster has 2 CPU; an evaluation asks for 2 CPU, so 1 of 2 workers can run at once; " \
         "running 1" in capsys.readouterr().err
+
+
+def test_ray_workers_without_a_gpu_of_their_own_evaluate_on_the_cpu(tmp_path):
+    pytest.importorskip("ray")
+    from nao.search.executors import make_executor
+    from nao.spaces import get_space
+
+    for num_gpus, device in ((0, "cpu"), (1, "auto")):  # Ray leaves CUDA visible to a worker that asked for none
+        config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in settings(
+            executor="ray", ray={"num_gpus": num_gpus}).items()])
+        executor = make_executor(config, get_space("nb201"), FaultyEvaluator(get_space("nb201"), config.evaluator))
+        assert executor.recipe.device == device
