@@ -1,6 +1,6 @@
 """Ray executor speed-up (issue #6): one batch of CPU-bound standalone evaluations, serial against Ray.
 
-    python scripts/bench_ray.py [CONFIG] [--archs 8] [--workers 2] [--set KEY=VALUE ...]
+    python scripts/bench_ray.py [CONFIG] [--archs 8] [--workers 2] [--repeats 1] [--set KEY=VALUE ...]
     python scripts/bench_ray.py configs/ptb_ws_cpu.yaml --set evaluator.type=standalone \
         evaluator.task.data.dir=../shared/data/ptb evaluator.task.data.train_tokens=100000
 
@@ -13,9 +13,10 @@ evaluator (default ``configs/fashion_mnist_standalone.yaml``: each cell trained 
 - ``ray``: ``executor: ray`` with ``--workers`` workers of one CPU each on a local Ray started beforehand
   (its start is timed separately; the workers' own start-up, imports and data loading are inside the time).
 
-Prints one JSON object: the seconds of each, the speed-ups of Ray over both serial runs (target: >= 1.6x
-faster than serial with 2 workers on 2 cores), and whether Ray's metrics equal the one-thread serial run's
-(same arithmetic, so they should be identical).
+``--repeats`` rounds of the three, interleaved (a shared machine is noisy). Prints one JSON object: every
+time, the speed-ups of Ray over both serial runs from the medians (target: >= 1.6x faster than serial with 2
+workers on 2 cores), and whether Ray's metrics equal the one-thread serial run's (same arithmetic, so they
+should be identical).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nao.search import load_config, run_search
@@ -53,33 +55,39 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=str(CONFIG), help="a search config with a standalone evaluator")
     parser.add_argument("--archs", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the three runs (medians are compared)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args()
     import ray
 
-    results, threads = {}, torch.get_num_threads()
+    threads = torch.get_num_threads()
+    seconds: dict[str, list[float]] = {"serial": [], "serial_1_thread": [], "ray": []}
+    ray_start, metrics = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"serial, {threads} threads ...", file=sys.stderr)
-        results["serial"] = timed_search(args, "serial", Path(tmp) / "serial")
-        torch.set_num_threads(1)
-        print("serial, 1 thread ...", file=sys.stderr)
-        results["serial_1_thread"] = timed_search(args, "serial", Path(tmp) / "serial1")
-        torch.set_num_threads(threads)
-        print(f"ray, {args.workers} workers ...", file=sys.stderr)
-        started = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        ray_start = time.perf_counter() - started
-        results["ray"] = timed_search(args, "ray", Path(tmp) / "ray")
-        ray.shutdown()
-    seconds = {name: round(s, 1) for name, (s, _) in results.items()}
+        for repeat in range(args.repeats):
+            print(f"round {repeat + 1}: serial, {threads} threads ...", file=sys.stderr)
+            seconds["serial"].append(timed_search(args, "serial", Path(tmp) / f"serial{repeat}")[0])
+            torch.set_num_threads(1)
+            print(f"round {repeat + 1}: serial, 1 thread ...", file=sys.stderr)
+            took, metrics["serial_1_thread"] = timed_search(args, "serial", Path(tmp) / f"serial1_{repeat}")
+            seconds["serial_1_thread"].append(took)
+            torch.set_num_threads(threads)
+            print(f"round {repeat + 1}: ray, {args.workers} workers ...", file=sys.stderr)
+            started = time.perf_counter()  # Ray runs only during its own measurement
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            ray_start.append(time.perf_counter() - started)
+            took, metrics["ray"] = timed_search(args, "ray", Path(tmp) / f"ray{repeat}")
+            seconds["ray"].append(took)
+            ray.shutdown()
+    median = {name: float(np.median(values)) for name, values in seconds.items()}
     print(json.dumps({
         "benchmark": "ray_executor", "config": args.config, "set": args.set, "archs": args.archs,
-        "workers": args.workers, "cpu_cores": os.cpu_count(), "serial_threads": threads,
-        "seconds": seconds, "ray_start_seconds": round(ray_start, 1),
-        "speedup_over_serial": round(seconds["serial"] / seconds["ray"], 2),
-        "speedup_over_serial_1_thread": round(seconds["serial_1_thread"] / seconds["ray"], 2),
-        "speedup_over_serial_with_ray_start": round(seconds["serial"] / (seconds["ray"] + ray_start), 2),
-        "ray_metrics_equal_serial_1_thread": results["ray"][1] == results["serial_1_thread"][1],
+        "workers": args.workers, "cpu_cores": os.cpu_count(), "serial_threads": threads, "repeats": args.repeats,
+        "seconds": {name: [round(v, 1) for v in values] for name, values in seconds.items()},
+        "ray_start_seconds": round(float(np.median(ray_start)), 1),
+        "speedup_over_serial": round(median["serial"] / median["ray"], 2),
+        "speedup_over_serial_1_thread": round(median["serial_1_thread"] / median["ray"], 2),
+        "ray_metrics_equal_serial_1_thread": metrics["ray"] == metrics["serial_1_thread"],
     }))
 
 
