@@ -141,6 +141,9 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(None, ["budget=many"])
     with pytest.raises(UserError, match="strategy: unknown 'bayes'"):
         load_config(None, ["strategy=bayes"])
+    for key, value, least in [("workers", 0, 1), ("retries", -1, 0), ("budget", 0, 1), ("evolution.batch", 0, 1)]:
+        with pytest.raises(UserError, match=rf"^{key}: must be at least {least}, got {value}$"):
+            load_config(None, [f"{key}={value}"])  # whatever the executor or strategy
     bad = tmp_path / "bad.yaml"
     bad.write_text("space: nb201\nbudget: [1\n")
     with pytest.raises(UserError, match=r"bad\.yaml:3"):

@@ -48,6 +48,8 @@ def load_config(path: str | Path | None, overrides: list[str]) -> SearchConfig:
         raise ConfigError(f"executor: unknown {config.executor!r} (known: {', '.join(EXECUTORS)})")
     if config.evolution.batch < 1:
         raise ConfigError(f"evolution.batch: must be at least 1, got {config.evolution.batch}")
+    if config.workers < 1:
+        raise ConfigError(f"workers: must be at least 1, got {config.workers}")
     if config.retries < 0:
         raise ConfigError(f"retries: must be at least 0, got {config.retries}")
     if config.budget < 1:
