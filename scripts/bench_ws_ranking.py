@@ -1,13 +1,16 @@
 """Weight-sharing ranking quality (issue #4): supernet scores against short standalone training.
 
     python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
+    python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl]
 
 RUN_DIR is a finished supernet search of any task (e.g. the main job's runs/fashion_mnist_ws/search,
 or a PTB search). Its last supernet scores every arch it evaluated; ``--archs`` of them, evenly
 spread over that ranking, are then trained from scratch (the ``standalone`` evaluator with the
 search's task settings: same network size, same training data) for ``--epochs`` epochs and scored
-on the same validation data. Prints one JSON object with Kendall's tau and Spearman's rho between
-the two scores (and writes the pairs to --out).
+on the same validation data. With ``--against``, nothing is trained: the last supernet scores the
+archs of a results file (e.g. the validation perplexities of finished ``nao train`` runs, archs
+inside or outside the search's pool) and those scores are compared with the file's. Prints one JSON
+object with Kendall's tau and Spearman's rho between the two scores (and writes the pairs to --out).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import yaml
 import nao
 from nao.config import from_dict
 from nao.predictors.metrics import kendall_tau, spearman
+from nao.results import load_results
 from nao.search.evaluators import make_evaluator
 from nao.search.loop import SearchConfig
 from nao.search.rundir import RunDir
@@ -36,38 +40,54 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3, help="standalone training epochs per arch")
+    parser.add_argument("--against", type=Path, help="a results file: compare with its scores instead of training")
+    parser.add_argument("--metric", help="--against's score column (default: its only numeric column)")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args()
     config = from_dict(SearchConfig, yaml.safe_load((args.run / "config.yaml").read_text()))
     space = nao.get_space(config.space)
     run = RunDir(args.run)
-    stage = run.load_state()["stage"]
-    archs = [space.parse(r.arch) for r in run.read_history()]
+    pool = [space.parse(r.arch) for r in run.read_history()]
     supernet = make_evaluator(space, replace(config.evaluator, type="supernet"), seed=config.seed,
                               device=config.device, run_path=args.run)
-    metric, sign = supernet.metric, 1 if supernet.minimize else -1
-    supernet.begin_stage(stage, archs)  # loads the last stage's weights
-    scores = np.array([supernet.evaluate(a)[metric] for a in archs])
-    order = np.argsort(sign * scores)  # best first
-    picked = [int(order[i]) for i in np.linspace(0, len(archs) - 1, args.archs).round().astype(int)]
-    config.evaluator.task = config.evaluator.task | {"train": config.evaluator.task["train"] | {"epochs": args.epochs}}
-    standalone = make_evaluator(space, replace(config.evaluator, type="standalone"), seed=config.seed,
-                                device=config.device)
-    rows, started = [], time.perf_counter()
-    for n, i in enumerate(picked):
-        trained = standalone.evaluate(archs[i])[metric]
-        rows.append((space.format(archs[i]), float(scores[i]), trained))
-        print(f"{n + 1}/{len(picked)} supernet {scores[i]:.1f} standalone {trained:.1f}", file=sys.stderr)
+    supernet.begin_stage(run.load_state()["stage"], pool)  # loads the last stage's weights
+    metric, started = supernet.metric, time.perf_counter()
+    if args.against:
+        given = load_results(args.against, space, metric=args.metric)
+        rows = [(space.format(a), supernet.evaluate(a)[metric], float(score))
+                for a, score in zip(given.archs, given.scores, strict=True)]
+        other = {"against": str(args.against)}
+    else:
+        rows = trained_from_scratch(args, config, space, pool, supernet)
+        other = {"standalone_epochs": args.epochs, "standalone_seconds": round(time.perf_counter() - started, 1)}
     if args.out:
         with open(args.out, "w", newline="") as f:
             csv.writer(f).writerows([("arch", f"supernet_{metric}", f"standalone_{metric}"), *rows])
     ws, sa = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
-    print(json.dumps({"benchmark": "ws_ranking", "run": str(args.run), "archs": len(rows),
-                      "standalone_epochs": args.epochs, "kendall_tau": round(float(kendall_tau(ws, sa)), 3),
+    print(json.dumps({"benchmark": "ws_ranking", "run": str(args.run), "archs": len(rows), **other,
+                      "kendall_tau": round(float(kendall_tau(ws, sa)), 3),
                       "spearman": round(float(spearman(ws, sa)), 3),
                       "supernet_range": [round(float(ws.min()), 1), round(float(ws.max()), 1)],
                       "standalone_range": [round(float(sa.min()), 1), round(float(sa.max()), 1)],
-                      "standalone_seconds": round(time.perf_counter() - started, 1)}))
+                      "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}))
+
+
+def trained_from_scratch(args: argparse.Namespace, config: SearchConfig, space, pool: list, supernet) -> list[tuple]:
+    """(arch, supernet score, score after ``--epochs`` of standalone training) for ``--archs`` archs of the
+    pool, evenly spread over the supernet's ranking."""
+    metric, sign = supernet.metric, 1 if supernet.minimize else -1
+    scores = np.array([supernet.evaluate(a)[metric] for a in pool])
+    order = np.argsort(sign * scores)  # best first
+    picked = [int(order[i]) for i in np.linspace(0, len(pool) - 1, args.archs).round().astype(int)]
+    config.evaluator.task = config.evaluator.task | {"train": config.evaluator.task["train"] | {"epochs": args.epochs}}
+    standalone = make_evaluator(space, replace(config.evaluator, type="standalone"), seed=config.seed,
+                                device=config.device)
+    rows = []
+    for n, i in enumerate(picked):
+        trained = standalone.evaluate(pool[i])[metric]
+        rows.append((space.format(pool[i]), float(scores[i]), trained))
+        print(f"{n + 1}/{len(picked)} supernet {scores[i]:.1f} standalone {trained:.1f}", file=sys.stderr)
+    return rows
 
 
 if __name__ == "__main__":
