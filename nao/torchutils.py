@@ -4,7 +4,8 @@ that leaves the caller's global RNG untouched."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -17,11 +18,43 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seeded_rng_state(seed: int) -> torch.Tensor:
-    """The global CPU RNG state ``torch.manual_seed(seed)`` gives, without touching the caller's RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return torch.get_rng_state()
+class TrainingRng:
+    """The global torch RNG state that one training owns: dropout and drop-path draw from the global
+    generator of the training's device (on CUDA, the device's own). ``with rng.active():`` swaps this
+    state in for an epoch and the caller's back out afterwards, keeping where the epoch got to, so the
+    epochs continue one stream, the caller's RNG is left alone, and a checkpoint resumes exactly."""
+
+    def __init__(self, seed: int, device: torch.device | str) -> None:
+        device = torch.device(device)
+        self.cuda = device if device.type == "cuda" else None
+        with self._forked():
+            torch.manual_seed(seed)
+            self.state = self._current()
+
+    def _forked(self):
+        return torch.random.fork_rng(devices=[] if self.cuda is None else [self.cuda])
+
+    def _current(self) -> dict[str, torch.Tensor]:
+        state = {"cpu": torch.get_rng_state()}
+        if self.cuda is not None:
+            state["cuda"] = torch.cuda.get_rng_state(self.cuda)
+        return state
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        with self._forked():
+            torch.set_rng_state(self.state["cpu"])
+            if self.cuda is not None:
+                torch.cuda.set_rng_state(self.state["cuda"], self.cuda)
+            yield
+            self.state = self._current()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.state)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor] | torch.Tensor) -> None:
+        """A saved state; a bare tensor is the CPU state of a checkpoint written before CUDA's was kept."""
+        self.state = {**self.state, **(state if isinstance(state, dict) else {"cpu": state})}
 
 
 def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:

@@ -20,7 +20,7 @@ from torch import nn
 
 from nao.tasks.cnn.network import Logits
 from nao.tasks.images import ImageData, augment, batches, normalize
-from nao.torchutils import check_finite_loss, seeded_rng_state
+from nao.torchutils import TrainingRng, check_finite_loss
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(config.epochs, 1),
                                                                     eta_min=config.lr_min)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
-        self.torch_rng = seeded_rng_state(seed)
+        self.torch_rng = TrainingRng(seed, device)
         self.epoch = 0
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
@@ -98,8 +98,7 @@ class Trainer:
         started, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
         lr = self.optimizer.param_groups[0]["lr"]
         n_batches = -(-len(self.train_labels) // cfg.batch_size)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.set_rng_state(self.torch_rng)
+        with self.torch_rng.active():
             for step, (images, labels) in enumerate(batches(self.train_images, self.train_labels, cfg.batch_size,
                                                             shuffle=True, generator=self.generator)):
                 x = augment(self.prepare(images), generator=self.generator, crop_padding=cfg.crop_padding,
@@ -118,7 +117,6 @@ class Trainer:
                 seen += len(labels)
                 if on_step is not None:
                     on_step(step + 1, n_batches)
-            self.torch_rng = torch.get_rng_state()
         self.scheduler.step()
         self.epoch += 1
         return {"epoch": self.epoch, "train_loss": total_loss / seen, "train_acc": 100.0 * correct / seen,
@@ -140,12 +138,12 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
-                "torch_rng": self.torch_rng, "epoch": self.epoch}
+                "torch_rng": self.torch_rng.state_dict(), "epoch": self.epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
-        self.torch_rng = state["torch_rng"]
+        self.torch_rng.load_state_dict(state["torch_rng"])
         self.epoch = state["epoch"]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from nao.tasks.rnn.model import CellLanguageModel
 from nao.tasks.text import Corpus, batchify, variable_length_windows, windows
-from nao.torchutils import check_finite_loss, seeded_rng_state
+from nao.torchutils import TrainingRng, check_finite_loss
 
 
 @dataclass
@@ -61,7 +61,7 @@ class LMTrainer:
         self.optimizer = self._sgd()
         self.averaging = False
         self.generator = torch.Generator().manual_seed(seed)
-        self.torch_rng = seeded_rng_state(seed)
+        self.torch_rng = TrainingRng(seed, device)
         self.epoch = 0
         self.valid_losses: list[float] = []
 
@@ -75,8 +75,7 @@ class LMTrainer:
         started, total, count = time.perf_counter(), 0.0, 0
         steps = (variable_length_windows(self.train_stream, cfg.bptt, generator=self.generator)
                  if cfg.variable_length else ((x, y, len(x)) for x, y in windows(self.train_stream, cfg.bptt)))
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.set_rng_state(self.torch_rng)
+        with self.torch_rng.active():
             for inputs, targets, length in steps:
                 for group in self.optimizer.param_groups:
                     group["lr"] = cfg.lr * length / cfg.bptt
@@ -92,7 +91,6 @@ class LMTrainer:
                 hidden = outputs[-1].detach()
                 total += check_finite_loss(nll.item(), self.epoch + 1) * targets.numel()
                 count += targets.numel()
-            self.torch_rng = torch.get_rng_state()
         self.epoch += 1
         return {"epoch": self.epoch, "train_loss": total / count, "train_ppl": math.exp(total / count),
                 "averaging": self.averaging, "seconds": time.perf_counter() - started}
@@ -146,8 +144,8 @@ class LMTrainer:
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "averaging": self.averaging, "generator": self.generator.get_state(), "torch_rng": self.torch_rng,
-                "epoch": self.epoch, "valid_losses": self.valid_losses}
+                "averaging": self.averaging, "generator": self.generator.get_state(),
+                "torch_rng": self.torch_rng.state_dict(), "epoch": self.epoch, "valid_losses": self.valid_losses}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -157,6 +155,6 @@ class LMTrainer:
                                               weight_decay=self.config.weight_decay)
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-        self.torch_rng = state["torch_rng"]
+        self.torch_rng.load_state_dict(state["torch_rng"])
         self.epoch = state["epoch"]
         self.valid_losses = list(state["valid_losses"])
