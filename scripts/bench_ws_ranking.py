@@ -1,7 +1,7 @@
 """Weight-sharing ranking quality (issue #4): supernet scores against short standalone training.
 
     python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
-    python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl]
+    python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl] [--more-stages N]
 
 RUN_DIR is a finished supernet search of any task (e.g. the main job's runs/fashion_mnist_ws/search,
 or a PTB search). Its last supernet scores every arch it evaluated; ``--archs`` of them, evenly
@@ -9,8 +9,10 @@ spread over that ranking, are then trained from scratch (the ``standalone`` eval
 search's task settings: same network size, same training data) for ``--epochs`` epochs and scored
 on the same validation data. With ``--against``, nothing is trained: the last supernet scores the
 archs of a results file (e.g. the validation perplexities of finished ``nao train`` runs, archs
-inside or outside the search's pool) and those scores are compared with the file's. Prints one JSON
-object with Kendall's tau and Spearman's rho between the two scores (and writes the pairs to --out).
+inside or outside the search's pool) and those scores are compared with the file's; ``--more-stages N``
+then trains the supernet N more stages on the search's pool (on a copy of the run: the run is left as
+it was) and compares again after each. Prints one JSON object with Kendall's tau and Spearman's rho
+between the two scores (and writes the pairs to --out).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +46,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="standalone training epochs per arch")
     parser.add_argument("--against", type=Path, help="a results file: compare with its scores instead of training")
     parser.add_argument("--metric", help="--against's score column (default: its only numeric column)")
+    parser.add_argument("--more-stages", type=int, default=0,
+                        help="with --against: train the supernet this many more stages, comparing after each")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args()
     config = from_dict(SearchConfig, yaml.safe_load((args.run / "config.yaml").read_text()))
@@ -50,13 +56,11 @@ def main() -> None:
     pool = [space.parse(r.arch) for r in run.read_history()]
     supernet = make_evaluator(space, replace(config.evaluator, type="supernet"), seed=config.seed,
                               device=config.device, run_path=args.run)
-    supernet.begin_stage(run.load_state()["stage"], pool)  # loads the last stage's weights
+    stage = run.load_state()["stage"]
+    supernet.begin_stage(stage, pool)  # loads the last stage's weights
     metric, started = supernet.metric, time.perf_counter()
     if args.against:
-        given = load_results(args.against, space, metric=args.metric)
-        rows = [(space.format(a), supernet.evaluate(a)[metric], float(score))
-                for a, score in zip(given.archs, given.scores, strict=True)]
-        other = {"against": str(args.against)}
+        rows, other = compared_with_results(args, space, pool, supernet, stage)
     else:
         rows = trained_from_scratch(args, config, space, pool, supernet)
         other = {"standalone_epochs": args.epochs, "standalone_seconds": round(time.perf_counter() - started, 1)}
@@ -70,6 +74,30 @@ def main() -> None:
                       "supernet_range": [round(float(ws.min()), 1), round(float(ws.max()), 1)],
                       "standalone_range": [round(float(sa.min()), 1), round(float(sa.max()), 1)],
                       "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}))
+
+
+def compared_with_results(args: argparse.Namespace, space, pool: list, supernet, stage: int) -> tuple[list, dict]:
+    """(arch, supernet score, the file's score) for every arch of ``--against``, and with ``--more-stages``
+    the rank correlations after each further stage of supernet training (on a copy of the run)."""
+    given = load_results(args.against, space, metric=args.metric)
+
+    def compared() -> list[tuple]:
+        return [(space.format(a), supernet.evaluate(a)[supernet.metric], float(score))
+                for a, score in zip(given.archs, given.scores, strict=True)]
+
+    rows, other = compared(), {"against": str(args.against)}
+    if args.more_stages:
+        other["more_stages"] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            supernet.run_path = Path(shutil.copytree(args.run, Path(tmp) / "run"))
+            for more in range(1, args.more_stages + 1):
+                supernet.begin_stage(stage + more, pool)
+                ws = np.array([r[1] for r in compared()])
+                other["more_stages"].append({"stages": more,
+                                             "kendall_tau": round(float(kendall_tau(ws, given.scores)), 3),
+                                             "spearman": round(float(spearman(ws, given.scores)), 3)})
+                print(json.dumps(other["more_stages"][-1]), file=sys.stderr)
+    return rows, other
 
 
 def trained_from_scratch(args: argparse.Namespace, config: SearchConfig, space, pool: list, supernet) -> list[tuple]:
