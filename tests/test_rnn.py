@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import nao
 from nao.tasks.rnn.cells import ACTIVATIONS, FixedRecurrentCell, SharedRecurrentCell, schedule
@@ -208,6 +209,18 @@ def test_an_rnn_supernet_search_minimises_perplexity_and_resumes_like_an_uninter
     assert direct["best_metric"] <= min(scores[-4:])  # re-scored with the last weights; lower is better
     [row] = summary_rows([load_run(tmp_path / "direct")])  # `nao report` shows the re-scored values too
     assert row["best_valid_ppl"] == direct["best_metric"] and row["best_arch"] == direct["best_arch"]
+
+
+def test_a_run_saved_before_a_task_key_existed_resumes_with_its_default(tmp_path):
+    from nao.search import run_search
+
+    run_search(search_config(tmp_path, "standalone", 1, strategy="random"), tmp_path / "run", progress=False)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    del saved["evaluator"]["task"]["sampling"], saved["evaluator"]["minimize"]  # keys added by a later version
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    summary = run_search(search_config(tmp_path, "standalone", 2, strategy="random"), tmp_path / "run", resume=True,
+                         progress=False)
+    assert summary["evaluated"] == 2
 
 
 def test_an_rnn_standalone_search_trains_each_cell(tmp_path):

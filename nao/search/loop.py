@@ -75,7 +75,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     run.lock()
     try:
         if has_run:
-            _check_resumable(run, config)
+            _check_resumable(run, config, space)
         executor.start()  # Ray starts or is joined here: its resources are checked before anything is written
         run.write_text(CONFIG, _config_text(config))
         strategy = STRATEGIES[config.strategy](space, evaluator, config, run.path)
@@ -92,11 +92,13 @@ STOP_AFTER_FAILURES = 5
 FREE_ON_RESUME = ("executor", "workers", "retries", "ray")
 
 
-def _check_resumable(run: RunDir, config: SearchConfig) -> None:
+def _check_resumable(run: RunDir, config: SearchConfig, space) -> None:
     """A resumed run must have the saved config, except that its budget may grow (extending a finished search)
     and it may run elsewhere (``FREE_ON_RESUME``). Keys added to the config since the run was saved count as
-    their defaults."""
-    saved = to_dict(from_dict(SearchConfig, yaml.safe_load((run.path / CONFIG).read_text())))
+    their defaults, ``evaluator.task`` keys too (the saved evaluator config is resolved like the current one)."""
+    saved_config = from_dict(SearchConfig, yaml.safe_load((run.path / CONFIG).read_text()))
+    make_evaluator(space, saved_config.evaluator, seed=saved_config.seed, device="cpu")
+    saved = to_dict(saved_config)
     if config.budget < saved["budget"]:
         raise UserError(f"--resume with a smaller budget ({saved['budget']} in the run, {config.budget} now): "
                         "a budget can only grow")
