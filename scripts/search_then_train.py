@@ -6,9 +6,12 @@
 
 1. ``nao search SEARCH.yaml`` into OUT/search;
 2. ``nao train TRAIN.yaml`` for the search's best arch (OUT/best) and for a random arch drawn with the
-   same seed (OUT/random): same network, recipe and epochs;
+   same seed (OUT/random): same network, recipe and epochs; with ``--train-seeds N`` each is trained N
+   times, with training seeds SEED, SEED+1, ... (OUT/best-seed1, ...), since one training's result
+   varies with its seed;
 3. prints the validation and test metrics of both (the test set is read once per arch, after its
-   training) and, as the last line, a JSON summary. Every step resumes: run it again after a kill.
+   training), with N seeds their means and standard deviations, and, as the last line, a JSON summary.
+   Every step resumes: run it again after a kill.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("train", nargs="?", default=str(CONFIGS / "fashion_mnist_train.yaml"))
     parser.add_argument("--out", help="default runs/<search config name>")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-seeds", type=int, default=1, metavar="N", help="train each arch N times, seeds "
+                        "SEED..SEED+N-1, and compare the means")
     parser.add_argument("--search-set", nargs="*", default=[], metavar="KEY=VALUE", help="search config overrides")
     parser.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE", help="train config overrides")
     args = parser.parse_args()
@@ -48,21 +53,40 @@ def main() -> None:
     search_seconds = time.perf_counter() - started
     space = nao.get_space(config.space)
     archs = {"best": search["best_arch"], "random": space.format(space.sample(np.random.default_rng(args.seed)))}
-    results = {}
+    trained = {name: [] for name in archs}  # per arch, one result per training seed
     for name, arch in archs.items():
-        stage(f"training the {name} arch ({args.train}): {arch}")
-        results[name] = run_train(args.train, [f"arch={arch}", f"seed={args.seed}", *args.train_set], out / name,
-                                  resume=True)
-    metrics = [k for k in results["best"] if k.startswith(("valid_", "test_"))]
-    print(f"{'arch':8}{'search ' + (config.evaluator.metric or 'metric'):>18}"
+        for k in range(args.train_seeds):
+            stage(f"training the {name} arch, training seed {args.seed + k} ({args.train}): {arch}")
+            trained[name].append(run_train(args.train, [f"arch={arch}", f"seed={args.seed + k}", *args.train_set],
+                                           out / run_name(name, k), resume=True))
+    metrics = [k for k in trained["best"][0] if k.startswith(("valid_", "test_"))]
+    width = max(8, len(run_name("random", args.train_seeds - 1)) + 2)
+    print(f"{'arch':{width}}{'search ' + (config.evaluator.metric or 'metric'):>18}"
           + "".join(f"{m:>11}" for m in metrics) + f"{'params':>9}  text")
-    for name, r in results.items():
-        searched = f"{search['best_metric']:.2f}" if name == "best" else "-"
-        print(f"{name:8}{searched:>18}" + "".join(f"{r[m]:>11.2f}" for m in metrics) + f"{r['params']:>9}  {r['arch']}")
-    print(json.dumps({"search_seconds": round(search_seconds, 1),
-                      "total_seconds": round(time.perf_counter() - started, 1), "evaluated": search["evaluated"],
-                      "best_search_metric": search["best_metric"],
-                      **{f"{k}_{m}": r[m] for k, r in results.items() for m in ("arch", *metrics)}}))
+    for name, results in trained.items():
+        for k, r in enumerate(results):
+            searched = f"{search['best_metric']:.2f}" if name == "best" and k == 0 else "-"
+            print(f"{run_name(name, k):{width}}{searched:>18}" + "".join(f"{r[m]:>11.2f}" for m in metrics)
+                  + f"{r['params']:>9}  {r['arch']}")
+    summary = {"search_seconds": round(search_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
+               "evaluated": search["evaluated"], "best_search_metric": search["best_metric"],
+               **{f"{name}_{m}": trained[name][0][m] for name in archs for m in ("arch", *metrics)}}
+    if args.train_seeds > 1:
+        for name, results in trained.items():
+            cells = []
+            for m in metrics:
+                values = [r[m] for r in results]
+                mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
+                summary |= {f"{name}_{m}_seeds": values, f"{name}_{m}_mean": mean, f"{name}_{m}_std": std}
+                cells.append(f"{m} {mean:.2f} ± {std:.2f}")
+            print(f"{name:{width}}over training seeds {args.seed}..{args.seed + args.train_seeds - 1}: "
+                  + ", ".join(cells))
+    print(json.dumps(summary))
+
+
+def run_name(name: str, k: int) -> str:
+    """The run directory (and table row) of ``name``'s k-th training seed: OUT/best, OUT/best-seed1, ..."""
+    return name if k == 0 else f"{name}-seed{k}"
 
 
 if __name__ == "__main__":
