@@ -1,22 +1,25 @@
-"""Ray executor speed-up (issue #6): one batch of CPU-bound standalone evaluations, serial against Ray.
+"""Ray executor speed-up (issue #6): batches of CPU-bound standalone evaluations, serial against Ray.
 
     python scripts/bench_ray.py [CONFIG] [--archs 8] [--workers 2] [--repeats 1] [--set KEY=VALUE ...]
     python scripts/bench_ray.py configs/ptb_ws_cpu.yaml --set evaluator.type=standalone \
         evaluator.task.data.dir=../shared/data/ptb evaluator.task.data.train_tokens=100000
 
-One batch of ``--archs`` random cells (random search, one batch) evaluated by the search CONFIG's
-evaluator (default ``configs/fashion_mnist_standalone.yaml``: each cell trained 2 epochs from scratch on
-20,000 Fashion-MNIST images, scored on 1,000 validation images), three ways in this one run:
+Two batches of ``--archs`` distinct random cells, evaluated by the search CONFIG's evaluator (default
+``configs/fashion_mnist_standalone.yaml``: each cell trained 2 epochs from scratch on 20,000 Fashion-MNIST
+images, scored on 1,000 validation images) through the executor a search uses, as a search uses it:
 
-- ``serial``: in this process with torch's default thread count (all cores: what a user gets),
-- ``serial_1_thread``: in this process on one thread,
-- ``ray``: ``executor: ray`` with ``--workers`` workers of one CPU each on a local Ray started beforehand
-  (its start is timed separately; the workers' own start-up, imports and data loading are inside the time).
+- the ``first`` batch is timed from the evaluator's construction, so it includes the data loading and, for
+  Ray, the workers' start-up (imports, building the evaluator, loading the data in each worker);
+- the ``later`` batch runs on the same executor, as every later batch of a search does (Ray's workers live for
+  the whole search), so it times the evaluations alone.
 
-``--repeats`` rounds of the three, interleaved (a shared machine is noisy). Prints one JSON object: every
-time, the speed-ups of Ray over both serial runs from the medians (target: >= 1.6x faster than serial with 2
-workers on 2 cores), and whether Ray's metrics equal the one-thread serial run's (same arithmetic, so they
-should be identical).
+Three ways in this one run: ``serial`` (this process, torch's default thread count: what a user gets),
+``serial_1_thread``, and ``ray`` (``--workers`` workers of one CPU each, on a local Ray started beforehand and
+timed separately). ``--repeats`` rounds of the three, interleaved (a shared machine is noisy). Prints one JSON
+object: every time, the speed-ups of Ray over both serial runs from the medians (target: >= 1.6x faster than
+serial with 2 workers on 2 cores), Ray's ``utilisation`` of its workers in the later batch (evaluation seconds
+/ (workers x wall seconds): what is left is waiting for the batch's last evaluation), and whether Ray's
+metrics equal the one-thread serial run's (same arithmetic, so they should be identical).
 """
 
 from __future__ import annotations
@@ -25,68 +28,109 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nao.search import load_config, run_search
-from nao.search.rundir import RunDir
+from nao.search import load_config
+from nao.search.evaluators import make_evaluator
+from nao.search.executors import make_executor
+from nao.spaces import get_space
+from nao.spaces.base import Arch
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist_standalone.yaml"
+WAYS = ("serial", "serial_1_thread", "ray")
 
 
-def config(args: argparse.Namespace, executor: str):
-    return load_config(args.config, [*args.set, "strategy=random", f"budget={args.archs}",
-                                     f"executor={executor}", f"workers={args.workers}"])
+def distinct_archs(space, n: int, seed: int) -> list[Arch]:
+    rng, archs, seen = np.random.default_rng(seed), [], set()
+    while len(archs) < n:
+        arch = space.sample(rng)
+        if space.canonical(arch) not in seen:
+            seen.add(space.canonical(arch))
+            archs.append(arch)
+    return archs
 
 
-def timed_search(args: argparse.Namespace, executor: str, out: Path) -> tuple[float, dict[str, float]]:
+def run_batches(config, batches: list[list[Arch]]) -> tuple[list[float], list[list[float]], list[dict]]:
+    """Wall seconds of each batch (the first one from the evaluator's construction), every evaluation's own
+    seconds per batch, and the metrics of every arch in batch order."""
+    space = get_space(config.space)
     started = time.perf_counter()
-    run_search(config(args, executor), out, progress=False)
-    seconds = time.perf_counter() - started
-    return seconds, {r.arch: r.metrics for r in RunDir(out).read_history()}
+    evaluator = make_evaluator(space, config.evaluator, seed=config.seed, device=config.device)
+    executor = make_executor(config, space, evaluator)
+    executor.start()
+    walls, evaluation_seconds, metrics = [], [], []
+    try:
+        for archs in batches:
+            outcomes = sorted(executor.run(archs), key=lambda outcome: outcome.position)
+            walls.append(time.perf_counter() - started)
+            failed = [outcome.error for outcome in outcomes if outcome.error is not None]
+            if failed:
+                raise SystemExit(f"bench_ray: {len(failed)} evaluations failed, first: {failed[0]}")
+            evaluation_seconds.append([outcome.seconds for outcome in outcomes])
+            metrics.extend(outcome.metrics for outcome in outcomes)
+            started = time.perf_counter()
+    finally:
+        executor.close()
+    return walls, evaluation_seconds, metrics
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", default=str(CONFIG), help="a search config with a standalone evaluator")
-    parser.add_argument("--archs", type=int, default=8)
+    parser.add_argument("--archs", type=int, default=8, help="cells per batch")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="rounds of the three runs (medians are compared)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the three ways (medians are compared)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args()
     import ray
 
+    def config(executor: str):
+        return load_config(args.config, [*args.set, f"executor={executor}", f"workers={args.workers}"])
+
+    space = get_space(config("serial").space)
+    archs = distinct_archs(space, 2 * args.archs, seed=config("serial").seed)
+    batches = [archs[:args.archs], archs[args.archs:]]
     threads = torch.get_num_threads()
-    seconds: dict[str, list[float]] = {"serial": [], "serial_1_thread": [], "ray": []}
-    ray_start, metrics = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(args.repeats):
-            print(f"round {repeat + 1}: serial, {threads} threads ...", file=sys.stderr)
-            seconds["serial"].append(timed_search(args, "serial", Path(tmp) / f"serial{repeat}")[0])
-            torch.set_num_threads(1)
-            print(f"round {repeat + 1}: serial, 1 thread ...", file=sys.stderr)
-            took, metrics["serial_1_thread"] = timed_search(args, "serial", Path(tmp) / f"serial1_{repeat}")
-            seconds["serial_1_thread"].append(took)
-            torch.set_num_threads(threads)
-            print(f"round {repeat + 1}: ray, {args.workers} workers ...", file=sys.stderr)
-            started = time.perf_counter()  # Ray runs only during its own measurement
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-            ray_start.append(time.perf_counter() - started)
-            took, metrics["ray"] = timed_search(args, "ray", Path(tmp) / f"ray{repeat}")
-            seconds["ray"].append(took)
-            ray.shutdown()
-    median = {name: float(np.median(values)) for name, values in seconds.items()}
+    seconds = {way: {"first": [], "later": []} for way in WAYS}
+    ray_start, utilisation, metrics = [], [], {}
+    for repeat in range(args.repeats):
+        for way in WAYS:
+            print(f"round {repeat + 1}: {way} ...", file=sys.stderr)
+            torch.set_num_threads(1 if way == "serial_1_thread" else threads)
+            if way == "ray":  # Ray runs only during its own measurement
+                started = time.perf_counter()
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         logging_level="ERROR")
+                ray_start.append(time.perf_counter() - started)
+            try:
+                walls, evaluation_seconds, metrics[way] = run_batches(config("ray" if way == "ray" else "serial"),
+                                                                      batches)
+            finally:
+                if way == "ray":
+                    ray.shutdown()
+            for batch, wall in zip(("first", "later"), walls, strict=True):
+                seconds[way][batch].append(wall)
+            if way == "ray":
+                utilisation.append(sum(evaluation_seconds[1]) / (args.workers * walls[1]))
+        torch.set_num_threads(threads)
+    median = {way: {batch: float(np.median(v)) for batch, v in batches.items()} for way, batches in seconds.items()}
+
+    def speedup(over: str) -> dict[str, float]:
+        return {batch: round(median[over][batch] / median["ray"][batch], 2) for batch in ("first", "later")}
+
     print(json.dumps({
-        "benchmark": "ray_executor", "config": args.config, "set": args.set, "archs": args.archs,
+        "benchmark": "ray_executor", "config": args.config, "set": args.set, "archs_per_batch": args.archs,
         "workers": args.workers, "cpu_cores": os.cpu_count(), "serial_threads": threads, "repeats": args.repeats,
-        "seconds": {name: [round(v, 1) for v in values] for name, values in seconds.items()},
+        "seconds": {way: {batch: [round(v, 1) for v in values] for batch, values in batches.items()}
+                    for way, batches in seconds.items()},
         "ray_start_seconds": round(float(np.median(ray_start)), 1),
-        "speedup_over_serial": round(median["serial"] / median["ray"], 2),
-        "speedup_over_serial_1_thread": round(median["serial_1_thread"] / median["ray"], 2),
+        "speedup_over_serial": speedup("serial"),
+        "speedup_over_serial_1_thread": speedup("serial_1_thread"),
+        "ray_utilisation_later_batch": round(float(np.median(utilisation)), 3),
         "ray_metrics_equal_serial_1_thread": metrics["ray"] == metrics["serial_1_thread"],
     }))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -173,6 +175,38 @@ def test_training_resumes_exactly_and_switches_to_averaging_when_validation_stal
     with straight.averaged_weights():
         assert any(not torch.equal(p, b) for p, b in zip(straight.model.parameters(), before, strict=True))
     assert all(torch.equal(p, b) for p, b in zip(straight.model.parameters(), before, strict=True))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_learning_rate_follows_its_schedule_over_the_whole_training(tmp_path, schedule):
+    from nao.tasks.rnn.train import LMTrainConfig, LMTrainer
+    from nao.tasks.text import load_corpus
+
+    write_corpus(tmp_path / "corpus")
+    corpus = load_corpus("ptb", data_dir=tmp_path / "corpus", download=False)
+    config = LMTrainConfig(epochs=2, batch_size=8, bptt=10, variable_length=False, lr=5.0, lr_schedule=schedule)
+    model = fixed_model(SPACE, NAO_WS_PTB, corpus.vocab_size, LMConfig(size=16, dropout=0.1))
+    trainer = LMTrainer(model, corpus, config, seed=0, device=torch.device("cpu"))
+    rates = []
+    trainer.optimizer.step = lambda: rates.append(trainer.optimizer.param_groups[0]["lr"])  # record, do not train
+    trainer.train_epoch()
+    first_epoch = len(rates)
+    trainer.train_epoch()
+    full_windows = rates[:first_epoch - 1] + rates[first_epoch:-1]  # each epoch's last window is shorter
+    if schedule == "constant":
+        assert full_windows == [5.0] * len(full_windows)
+    else:
+        assert rates[0] == 5.0 and rates[-1] < 0.05  # from lr down to (nearly) zero
+        assert all(a > b for a, b in itertools.pairwise(full_windows))
+        assert rates[first_epoch] == pytest.approx(2.5, abs=0.05)  # half-way: half the rate
+
+
+def test_an_unknown_learning_rate_schedule_is_refused_naming_the_key(tmp_path, capsys):
+    from nao.cli import main
+
+    assert main(["train", train_config(tmp_path), "train.lr_schedule=step", "--out", str(tmp_path / "run")]) == 2
+    assert "train.lr_schedule: must be one of constant, cosine, got 'step'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def search_config(tmp_path, evaluator: str, budget: int, **extra):

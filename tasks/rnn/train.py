@@ -4,7 +4,9 @@ SGD with gradient clipping, random BPTT lengths with the learning rate scaled by
 activation regularisation (AR) and temporal activation regularisation (TAR) on the cell's outputs,
 and NT-ASGD (Merity et al. 2017): once the validation loss has not improved on the best of the
 epochs before the last ``nonmono``, training switches to averaged SGD, and evaluation uses the
-averaged weights. The same trainer trains one cell (``arch=None``) and the supernet (an arch per
+averaged weights. ``lr_schedule: cosine`` anneals the learning rate to zero over ``epochs`` instead (for
+short trainings: it ends at a settled point, where a constant rate ends wherever SGD's last steps left the
+weights). The same trainer trains one cell (``arch=None``) and the supernet (an arch per
 window from ``sample_arch``). All randomness comes from ``seed``; ``state_dict`` resumes exactly.
 """
 
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,12 +46,19 @@ class LMTrainConfig:
     bptt: int = 35
     variable_length: bool = True  # random window lengths (AWD-LSTM)
     lr: float = 20.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # factor on lr by training progress (LR_SCHEDULES)
     grad_clip: float = 0.25
     weight_decay: float = 8e-7
     alpha: float = 0.0  # AR: alpha * mean(h^2) on the dropped outputs
     beta: float = 1e-3  # TAR: beta * mean((h_t - h_{t-1})^2)
     asgd: bool = True  # switch to averaged SGD when validation stops improving
     nonmono: int = 5
+
+
+LR_SCHEDULES: dict[str, Callable[[float], float]] = {  # progress through the training (0..1) -> factor on lr
+    "constant": lambda progress: 1.0,
+    "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))),
+}
 
 
 class LMTrainer:
@@ -72,13 +82,16 @@ class LMTrainer:
         cfg, model = self.config, self.model
         model.train()
         hidden = model.init_hidden(cfg.batch_size)
-        started, total, count = time.perf_counter(), 0.0, 0
+        started, total, count, position = time.perf_counter(), 0.0, 0, 0
+        schedule, rows = LR_SCHEDULES[cfg.lr_schedule], len(self.train_stream) - 1
         steps = (variable_length_windows(self.train_stream, cfg.bptt, generator=self.generator)
                  if cfg.variable_length else ((x, y, len(x)) for x, y in windows(self.train_stream, cfg.bptt)))
         with self.torch_rng.active():
             for inputs, targets, length in steps:
+                progress = (self.epoch + position / rows) / cfg.epochs
                 for group in self.optimizer.param_groups:
-                    group["lr"] = cfg.lr * length / cfg.bptt
+                    group["lr"] = cfg.lr * schedule(progress) * length / cfg.bptt
+                position += length
                 logits, outputs = model(inputs, hidden, None if sample_arch is None else sample_arch())
                 nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
                 loss = nll + cfg.beta * (outputs[1:] - outputs[:-1]).pow(2).mean()
