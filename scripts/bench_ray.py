@@ -1,12 +1,13 @@
 """Ray executor speed-up (issue #6): batches of CPU-bound standalone evaluations, serial against Ray.
 
-    python scripts/bench_ray.py [CONFIG] [--archs 8] [--workers 2] [--repeats 1] [--set KEY=VALUE ...]
+    python scripts/bench_ray.py [CONFIG] [--archs 8] [--workers 2] [--repeats 1] [--seed S] [--set KEY=VALUE ...]
     python scripts/bench_ray.py configs/ptb_ws_cpu.yaml --set evaluator.type=standalone \
         evaluator.task.data.dir=../shared/data/ptb evaluator.task.data.train_tokens=100000
 
-Two batches of ``--archs`` distinct random cells, evaluated by the search CONFIG's evaluator (default
-``configs/fashion_mnist_standalone.yaml``: each cell trained 2 epochs from scratch on 20,000 Fashion-MNIST
-images, scored on 1,000 validation images) through the executor a search uses, as a search uses it:
+Two batches of ``--archs`` distinct random cells (drawn with ``--seed``, default the config's seed),
+evaluated by the search CONFIG's evaluator (default ``configs/fashion_mnist_standalone.yaml``: each cell
+trained 2 epochs from scratch on 20,000 Fashion-MNIST images, scored on 1,000 validation images) through
+the executor a search uses, as a search uses it:
 
 - the ``first`` batch is timed from the evaluator's construction, so it includes the data loading and, for
   Ray, the workers' start-up (imports, building the evaluator, loading the data in each worker);
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=8, help="cells per batch")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="rounds of the three ways (medians are compared)")
+    parser.add_argument("--seed", type=int, help="seed of the cells' draw (default: the config's seed)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args()
     import ray
@@ -91,8 +93,9 @@ def main() -> None:
     def config(executor: str):
         return load_config(args.config, [*args.set, f"executor={executor}", f"workers={args.workers}"])
 
-    space = get_space(config("serial").space)
-    archs = distinct_archs(space, 2 * args.archs, seed=config("serial").seed)
+    base = config("serial")
+    seed = base.seed if args.seed is None else args.seed
+    archs = distinct_archs(get_space(base.space), 2 * args.archs, seed=seed)
     batches = [archs[:args.archs], archs[args.archs:]]
     threads = torch.get_num_threads()
     seconds = {way: {"first": [], "later": []} for way in WAYS}
@@ -123,8 +126,9 @@ def main() -> None:
         return {batch: round(median[over][batch] / median["ray"][batch], 2) for batch in ("first", "later")}
 
     print(json.dumps({
-        "benchmark": "ray_executor", "config": args.config, "set": args.set, "archs_per_batch": args.archs,
-        "workers": args.workers, "cpu_cores": os.cpu_count(), "serial_threads": threads, "repeats": args.repeats,
+        "benchmark": "ray_executor", "config": args.config, "set": args.set, "seed": seed,
+        "archs_per_batch": args.archs, "workers": args.workers, "cpu_cores": os.cpu_count(),
+        "serial_threads": threads, "repeats": args.repeats,
         "seconds": {way: {batch: [round(v, 1) for v in values] for batch, values in batches.items()}
                     for way, batches in seconds.items()},
         "ray_start_seconds": round(float(np.median(ray_start)), 1),
