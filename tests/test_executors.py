@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,17 @@ def test_asking_for_ray_without_it_installed_is_one_line_and_writes_nothing(tmp_
     with pytest.raises(UserError, match=r"executor: ray needs Ray.*pip install 'nao-search\[ray\]'"):
         search(tmp_path / "run", executor="ray")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("ray.num_gpus=-1", "ray.num_gpus: must be at least 0, got -1"),
+    ("ray.resources={\"GPU\": 1}", "ray.resources.GPU: CPUs and GPUs are asked for with ray.num_gpus"),
+    ("ray.resources={\"large_memory\": -2}", "ray.resources.large_memory: must be a number at least 0, got -2"),
+    ("ray.resources={\"large_memory\": \"lots\"}", "ray.resources.large_memory: must be a number at least 0"),
+])
+def test_ray_resources_ray_would_refuse_are_config_errors_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, ["executor=ray", override])
 
 
 def test_a_supernet_evaluator_refuses_the_ray_executor(tmp_path):

@@ -37,6 +37,17 @@ class RayConfig:
     num_gpus: float = 0.0  # GPUs per evaluation (a fraction shares a GPU between workers); 0: workers use the CPU
     resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per evaluation
 
+    def check(self) -> None:
+        """``ConfigError`` for what Ray would refuse with an error of its own, after the run has begun."""
+        for key in ("num_cpus", "num_gpus"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"ray.{key}: must be at least 0, got {getattr(self, key):g}")
+        for name, need in self.resources.items():
+            if name in ("CPU", "GPU"):
+                raise ConfigError(f"ray.resources.{name}: CPUs and GPUs are asked for with ray.num_{name.lower()}s")
+            if not isinstance(need, numbers.Real) or isinstance(need, bool) or need < 0:
+                raise ConfigError(f"ray.resources.{name}: must be a number at least 0, got {need!r}")
+
 
 @dataclass
 class Outcome:

@@ -50,6 +50,7 @@ def load_config(path: str | Path | None, overrides: list[str]) -> SearchConfig:
         raise ConfigError(f"evolution.batch: must be at least 1, got {config.evolution.batch}")
     if config.workers < 1:
         raise ConfigError(f"workers: must be at least 1, got {config.workers}")
+    config.ray.check()
     if config.retries < 0:
         raise ConfigError(f"retries: must be at least 0, got {config.retries}")
     if config.budget < 1:
