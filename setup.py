@@ -19,7 +19,7 @@ EXTRAS = {
     "wandb": ["wandb>=0.15"],
     "ray": ["ray>=2.9"],
 }
-EXTRAS["dev"] = ["pytest>=7", "ruff>=0.4", *sorted({dep for deps in EXTRAS.values() for dep in deps})]
+EXTRAS["dev"] = ["pytest>=7", "ruff>=0.4", "scipy>=1.9", *sorted({dep for deps in EXTRAS.values() for dep in deps})]
 
 setup(
     name="nao-search",
