@@ -120,7 +120,7 @@ def main() -> None:
             if way == "ray":
                 utilisation.append(sum(evaluation_seconds[1]) / (args.workers * walls[1]))
         torch.set_num_threads(threads)
-    median = {way: {batch: float(np.median(v)) for batch, v in batches.items()} for way, batches in seconds.items()}
+    median = {way: {batch: float(np.median(v)) for batch, v in by_batch.items()} for way, by_batch in seconds.items()}
 
     def speedup(over: str) -> dict[str, float]:
         return {batch: round(median[over][batch] / median["ray"][batch], 2) for batch in ("first", "later")}
@@ -129,8 +129,8 @@ def main() -> None:
         "benchmark": "ray_executor", "config": args.config, "set": args.set, "seed": seed,
         "archs_per_batch": args.archs, "workers": args.workers, "cpu_cores": os.cpu_count(),
         "serial_threads": threads, "repeats": args.repeats,
-        "seconds": {way: {batch: [round(v, 1) for v in values] for batch, values in batches.items()}
-                    for way, batches in seconds.items()},
+        "seconds": {way: {batch: [round(v, 1) for v in values] for batch, values in by_batch.items()}
+                    for way, by_batch in seconds.items()},
         "ray_start_seconds": round(float(np.median(ray_start)), 1),
         "speedup_over_serial": speedup("serial"),
         "speedup_over_serial_1_thread": speedup("serial_1_thread"),
