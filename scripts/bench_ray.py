@@ -16,11 +16,23 @@ the executor a search uses, as a search uses it:
 
 Three ways in this one run: ``serial`` (this process, torch's default thread count: what a user gets),
 ``serial_1_thread``, and ``ray`` (``--workers`` workers of one CPU each, on a local Ray started beforehand and
-timed separately). ``--repeats`` rounds of the three, interleaved (a shared machine is noisy). Prints one JSON
-object: every time, the speed-ups of Ray over both serial runs from the medians (target: >= 1.6x faster than
-serial with 2 workers on 2 cores), Ray's ``utilisation`` of its workers in the later batch (evaluation seconds
-/ (workers x wall seconds): what is left is waiting for the batch's last evaluation), and whether Ray's
-metrics equal the one-thread serial run's (same arithmetic, so they should be identical).
+timed separately). ``--repeats`` rounds of the three, each round starting with the next way (a shared machine's
+speed drifts). Prints one JSON object: every time, the speed-ups of Ray over both serial runs from the medians
+(target: >= 1.6x faster than serial with 2 workers on 2 cores) and per round, and what the speed-up over serial
+is made of (later batch):
+
+- ``serial_second_thread_gain``: serial on 1 thread / serial on torch's threads (what the serial run already
+  gets from the other cores);
+- ``ray_evaluation_slowdown``: each arch's evaluation seconds in a Ray worker / the same arch's in the
+  one-thread serial run (the machine running two evaluations at once; Ray's dispatch is not in it);
+- ``ray_utilisation``: evaluation seconds / (workers x wall seconds) (what is left is Ray's dispatch and the
+  wait for the batch's last evaluation);
+
+so that speed-up over serial = workers x utilisation / (second_thread_gain x evaluation_slowdown), and
+``machine_limit`` = workers / (second_thread_gain x evaluation_slowdown) is what an executor that never waits
+would get from this machine. Also ``cost_rank_correlation``, Spearman's between the evaluator's ``cost`` of each
+cell (Ray starts the costliest first) and its one-thread training seconds, and whether Ray's metrics equal the
+one-thread serial run's (same arithmetic, so they should be identical).
 """
 
 from __future__ import annotations
@@ -53,6 +65,11 @@ def distinct_archs(space, n: int, seed: int) -> list[Arch]:
             seen.add(space.canonical(arch))
             archs.append(arch)
     return archs
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation (ties broken by position)."""
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
 
 
 def run_batches(config, batches: list[list[Arch]]) -> tuple[list[float], list[list[float]], list[dict]]:
@@ -99,9 +116,10 @@ def main() -> None:
     batches = [archs[:args.archs], archs[args.archs:]]
     threads = torch.get_num_threads()
     seconds = {way: {"first": [], "later": []} for way in WAYS}
-    ray_start, utilisation, metrics = [], [], {}
+    evaluations = {way: [] for way in WAYS}  # per round: every evaluation's seconds, arch by arch, both batches
+    ray_start, metrics = [], {}
     for repeat in range(args.repeats):
-        for way in WAYS:
+        for way in WAYS[repeat % len(WAYS):] + WAYS[:repeat % len(WAYS)]:
             print(f"round {repeat + 1}: {way} ...", file=sys.stderr)
             torch.set_num_threads(1 if way == "serial_1_thread" else threads)
             if way == "ray":  # Ray runs only during its own measurement
@@ -117,14 +135,21 @@ def main() -> None:
                     ray.shutdown()
             for batch, wall in zip(("first", "later"), walls, strict=True):
                 seconds[way][batch].append(wall)
-            if way == "ray":
-                utilisation.append(sum(evaluation_seconds[1]) / (args.workers * walls[1]))
+            evaluations[way].append(evaluation_seconds[0] + evaluation_seconds[1])
         torch.set_num_threads(threads)
     median = {way: {batch: float(np.median(v)) for batch, v in by_batch.items()} for way, by_batch in seconds.items()}
 
     def speedup(over: str) -> dict[str, float]:
         return {batch: round(median[over][batch] / median["ray"][batch], 2) for batch in ("first", "later")}
 
+    later = {way: np.array(by_batch["later"]) for way, by_batch in seconds.items()}
+    each = {way: np.array(rounds) for way, rounds in evaluations.items()}  # (round, arch)
+    second_thread_gain = float(np.median(later["serial_1_thread"] / later["serial"]))
+    slowdown = float(np.median(each["ray"][:, args.archs:] / each["serial_1_thread"][:, args.archs:]))
+    utilisation = float(np.median(each["ray"][:, args.archs:].sum(axis=1) / (args.workers * later["ray"])))
+    evaluator = make_evaluator(get_space(base.space), base.evaluator, seed=seed, device=base.device)
+    cost_correlation = rank_correlation([evaluator.cost(arch) for arch in archs],
+                                        np.median(each["serial_1_thread"], axis=0))
     print(json.dumps({
         "benchmark": "ray_executor", "config": args.config, "set": args.set, "seed": seed,
         "archs_per_batch": args.archs, "workers": args.workers, "cpu_cores": os.cpu_count(),
@@ -134,10 +159,16 @@ def main() -> None:
         "ray_start_seconds": round(float(np.median(ray_start)), 1),
         "speedup_over_serial": speedup("serial"),
         "speedup_over_serial_1_thread": speedup("serial_1_thread"),
-        "ray_utilisation_later_batch": round(float(np.median(utilisation)), 3),
+        "speedup_over_serial_per_round": {
+            batch: np.round(np.array(seconds["serial"][batch]) / np.array(seconds["ray"][batch]), 2).tolist()
+            for batch in ("first", "later")},
+        "later_batch": {"serial_second_thread_gain": round(second_thread_gain, 3),
+                        "ray_evaluation_slowdown": round(slowdown, 3),
+                        "ray_utilisation": round(utilisation, 3),
+                        "machine_limit": round(args.workers / (second_thread_gain * slowdown), 2)},
+        "cost_rank_correlation": round(cost_correlation, 2),
         "ray_metrics_equal_serial_1_thread": metrics["ray"] == metrics["serial_1_thread"],
     }))
-
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ The synthetic score of any arch, after ``task.sleep`` seconds, with the wall-clo
 evaluation in its metrics; archs listed in ``task.fail`` always raise, in ``task.nan`` score NaN, in
 ``task.user_error`` raise a ``UserError``, and those in ``task.die_once`` kill their own process on their
 first attempt (a marker file in ``task.markers`` remembers it). With ``task.rendezvous`` (a folder), an
-evaluation waits until a second one has started.
+evaluation waits until a second one has started. ``task.costs`` maps archs to their ``cost`` (default 1).
 
 Run as a script, it is ``nao`` with this evaluator registered as ``evaluator.type=faulty``.
 """
@@ -51,6 +51,10 @@ class FaultyEvaluator(SyntheticEvaluator):
             raise UserError(f"no data for {text}")
         score = float("nan") if text in self.task.get("nan", []) else super().evaluate(arch)["score"]
         return {"score": score, "started": started, "ended": time.time(), "pid": os.getpid()}
+
+
+    def cost(self, arch) -> float:
+        return self.task.get("costs", {}).get(self.space.format(arch), 1.0)
 
 
 def register() -> None:

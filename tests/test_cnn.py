@@ -14,6 +14,7 @@ import nao
 from nao.cli import main
 from nao.errors import UserError
 from nao.search import load_config, run_search
+from nao.search.evaluators import make_evaluator
 from nao.search.rundir import RunDir
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
@@ -235,6 +236,19 @@ def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
     history = RunDir(tmp_path / "run").read_history()
     assert summary["evaluated"] == 3 and all(r.seconds > 0 for r in history)
     assert summary["best_metric"] == max(r.metrics["valid_acc"] for r in history)
+
+
+def test_a_standalone_cell_of_convolutions_is_expected_to_cost_more_than_one_of_pooling_without_the_data(
+        tmp_path):
+    config = search_config(tmp_path / "no-data-here", "standalone", 2)
+    evaluator = make_evaluator(SPACE, config.evaluator, device="cpu")
+
+    def arch(op_name: str) -> tuple[int, ...]:  # every node sums the op on its two newest inputs, in both cells
+        op = SPACE.op_names.index(op_name)
+        return tuple(value for node in range(SPACE.n_nodes) for value in (node, op, node + 1, op)) * 2
+
+    costs = [evaluator.cost(arch(op)) for op in ("sep_conv_5x5", "sep_conv_3x3", "max_pool_3x3")]
+    assert costs[0] > costs[1] > costs[2] > 0  # the reduction cell's input convolutions cost something too
 
 
 def test_an_arch_whose_training_diverges_is_a_failed_evaluation_not_a_score(tmp_path, stripes):

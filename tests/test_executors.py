@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import faulty_evaluator
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -24,8 +25,10 @@ from nao.config import ConfigError
 from nao.errors import UserError
 from nao.report import load_run, summary_rows
 from nao.search import load_config, run_search
-from nao.search.evaluators import EVALUATORS
+from nao.search.evaluators import EVALUATORS, make_evaluator
+from nao.search.executors import make_executor
 from nao.search.rundir import RunDir
+from nao.spaces import get_space
 
 TOY_NAO = {"seed_archs": 4, "new_per_iteration": 4, "top_k": 4, "epochs": 30, "controller": SMALL}
 VOLATILE = ("seconds", "started", "ended", "pid")  # what differs between two runs of the same search
@@ -167,6 +170,19 @@ def test_ray_and_serial_make_the_same_search(local_ray, tmp_path):
     search(tmp_path / "serial", strategy="nao", budget=12, sleep=0.05)
     search(tmp_path / "ray", strategy="nao", budget=12, executor="ray", sleep=0.05)
     assert comparable(tmp_path / "ray") == comparable(tmp_path / "serial")
+
+
+def test_ray_starts_the_costliest_evaluations_of_a_batch_first_and_equal_costs_in_batch_order(local_ray):
+    space = get_space("nb201")
+    archs = [space.sample(np.random.default_rng(seed)) for seed in range(5)]
+    costs = dict(zip((space.format(arch) for arch in archs), (1.0, 3.0, 2.0, 3.0, 1.0), strict=True))
+    config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in settings(executor="ray", costs=costs).items()]
+                         + ["workers=1"])  # one worker: results come in the order evaluations start
+    executor = make_executor(config, space, make_evaluator(space, config.evaluator))
+    try:
+        assert [outcome.position for outcome in executor.run(archs)] == [1, 3, 2, 0, 4]
+    finally:
+        executor.close()
 
 
 def test_a_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_retried(local_ray, tmp_path):

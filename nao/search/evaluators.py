@@ -41,6 +41,11 @@ class Evaluator(Protocol):
     def candidates(self) -> list[Arch] | None:
         """Every arch this evaluator can score, or ``None`` when it scores the whole space."""
 
+    def cost(self, arch: Arch) -> float:
+        """How long ``evaluate(arch)`` is expected to take, relative to other archs (only compared, never
+        shown): the Ray executor starts a batch's costliest evaluations first, so that the batch does not end
+        with one worker still busy on a long evaluation and the others idle."""
+
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:
         """Called before stage ``stage``'s batch is evaluated; ``pool`` = evaluated archs + the batch."""
 
@@ -52,6 +57,9 @@ class StaticEvaluator:
 
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:
         pass
+
+    def cost(self, arch: Arch) -> float:
+        return 1.0  # every lookup costs the same
 
 
 class TableEvaluator(StaticEvaluator):
@@ -130,6 +138,9 @@ class TaskEvaluator:
 
     def candidates(self) -> None:
         return None
+
+    def cost(self, arch: Arch) -> float:
+        return 1.0  # no estimate: the batch's order is kept
 
 
 class SharedWeightsEvaluator:

@@ -3,9 +3,10 @@
 ``serial`` evaluates in this process, one arch after another. ``ray`` hands them to Ray workers, up to
 ``workers`` at once, on this machine or on a cluster: one Ray actor per worker, each building its own
 evaluator once (so a worker loads its data once) with the resources of one evaluation (``ray.num_cpus``,
-``ray.num_gpus``). Both yield each result as soon as it finishes, retry an evaluation that raises, or whose
-worker process dies, up to ``retries`` more times, and then report it failed with its error. A
-``UserError`` (a missing dataset, a bad key) is not an evaluation failure: it stops the search.
+``ray.num_gpus``); a batch's costliest evaluations (``evaluator.cost``) start first. Both yield each result as
+soon as it finishes, retry an evaluation that raises, or whose worker process dies, up to ``retries`` more
+times, and then report it failed with its error. A ``UserError`` (a missing dataset, a bad key) is not an
+evaluation failure: it stops the search.
 """
 
 from __future__ import annotations
@@ -154,14 +155,15 @@ class _Worker:
 class RayExecutor:
     """Evaluations on Ray actors, ``workers`` at once; results in the order they finish."""
 
-    def __init__(self, recipe: EvaluatorRecipe, *, workers: int, retries: int, config: RayConfig) -> None:
+    def __init__(self, recipe: EvaluatorRecipe, *, workers: int, retries: int, config: RayConfig,
+                 cost: Callable[[Arch], float]) -> None:
         try:
             import ray
         except ImportError:
             raise UserError("executor: ray needs Ray, an optional extra: pip install 'nao-search[ray]'") from None
         if workers < 1:
             raise ConfigError(f"workers: must be at least 1, got {workers}")
-        self.ray, self.retries, self.ray_config, self.recipe = ray, retries, config, recipe
+        self.ray, self.retries, self.ray_config, self.recipe, self.cost = ray, retries, config, recipe, cost
         self._started_ray = False
         self._actor_class = self._recipe_ref = None  # set by `start`
         self._actors: list = [None] * workers  # started when first needed, replaced when one dies
@@ -220,7 +222,9 @@ class RayExecutor:
         from ray.exceptions import RayActorError, RayError, RayTaskError
 
         self.start()
-        queue = deque((index, 1) for index in range(len(archs)))
+        # costliest first: the batch then ends with short evaluations, not one long one (LPT scheduling);
+        # the sort is stable, so equal costs keep the batch's order
+        queue = deque((index, 1) for index in sorted(range(len(archs)), key=lambda i: -self.cost(archs[i])))
         idle = list(range(len(self._actors)))[::-1]
         running: dict = {}  # object ref -> (slot, index, attempt)
         try:
@@ -283,7 +287,8 @@ def _ray(config, space, evaluator) -> RayExecutor:
     device = "cpu" if config.device == "auto" and config.ray.num_gpus == 0 else config.device
     recipe = EvaluatorRecipe(EVALUATORS[config.evaluator.type], space.name, to_dict(config.evaluator), config.seed,
                              device)
-    return RayExecutor(recipe, workers=config.workers, retries=config.retries, config=config.ray)
+    return RayExecutor(recipe, workers=config.workers, retries=config.retries, config=config.ray,
+                       cost=evaluator.cost)
 
 
 EXECUTORS: dict[str, Callable] = {"serial": _serial, "ray": _ray}

@@ -83,6 +83,14 @@ class StandaloneEvaluator(_ImageEvaluator):
             trainer.train_epoch()
         return {self.metric: trainer.accuracy("valid", limit=self.task.valid_images)}
 
+    def cost(self, arch: Arch) -> float:
+        """The weights of the arch's cells (built on the meta device: no memory, no data): the cells' convolutions
+        are most of a training's time and rank the archs' training times well (``scripts/bench_ray.py`` reports
+        the rank correlation)."""
+        with torch.device("meta"):
+            net = ChildNetwork(self.space, arch, in_channels=1, n_classes=2, config=self.task.network)
+        return float(sum(p.numel() for p in net.cells.parameters()))
+
 
 class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
     """NAO-WS: shared weights trained on the pool between iterations; all archs scored on the same images.
