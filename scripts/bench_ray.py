@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 from nao.search import load_config
 from nao.search.evaluators import make_evaluator
@@ -65,11 +66,6 @@ def distinct_archs(space, n: int, seed: int) -> list[Arch]:
             seen.add(space.canonical(arch))
             archs.append(arch)
     return archs
-
-
-def rank_correlation(a, b) -> float:
-    """Spearman's rank correlation (ties broken by position)."""
-    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
 
 
 def run_batches(config, batches: list[list[Arch]]) -> tuple[list[float], list[list[float]], list[dict]]:
@@ -144,12 +140,13 @@ def main() -> None:
 
     later = {way: np.array(by_batch["later"]) for way, by_batch in seconds.items()}
     each = {way: np.array(rounds) for way, rounds in evaluations.items()}  # (round, arch)
+    ray_later, serial_1_later = each["ray"][:, args.archs:], each["serial_1_thread"][:, args.archs:]
     second_thread_gain = float(np.median(later["serial_1_thread"] / later["serial"]))
-    slowdown = float(np.median(each["ray"][:, args.archs:] / each["serial_1_thread"][:, args.archs:]))
-    utilisation = float(np.median(each["ray"][:, args.archs:].sum(axis=1) / (args.workers * later["ray"])))
+    slowdown = float(np.median(ray_later / serial_1_later))
+    utilisation = float(np.median(ray_later.sum(axis=1) / (args.workers * later["ray"])))
     evaluator = make_evaluator(get_space(base.space), base.evaluator, seed=seed, device=base.device)
-    cost_correlation = rank_correlation([evaluator.cost(arch) for arch in archs],
-                                        np.median(each["serial_1_thread"], axis=0))
+    cost_correlation = spearmanr([evaluator.cost(arch) for arch in archs],
+                                 np.median(each["serial_1_thread"], axis=0)).statistic
     print(json.dumps({
         "benchmark": "ray_executor", "config": args.config, "set": args.set, "seed": seed,
         "archs_per_batch": args.archs, "workers": args.workers, "cpu_cores": os.cpu_count(),
@@ -166,9 +163,10 @@ def main() -> None:
                         "ray_evaluation_slowdown": round(slowdown, 3),
                         "ray_utilisation": round(utilisation, 3),
                         "machine_limit": round(args.workers / (second_thread_gain * slowdown), 2)},
-        "cost_rank_correlation": round(cost_correlation, 2),
+        "cost_rank_correlation": round(float(cost_correlation), 2),
         "ray_metrics_equal_serial_1_thread": metrics["ray"] == metrics["serial_1_thread"],
     }))
+
 
 if __name__ == "__main__":
     main()
