@@ -52,7 +52,6 @@ class FaultyEvaluator(SyntheticEvaluator):
         score = float("nan") if text in self.task.get("nan", []) else super().evaluate(arch)["score"]
         return {"score": score, "started": started, "ended": time.time(), "pid": os.getpid()}
 
-
     def cost(self, arch) -> float:
         return self.task.get("costs", {}).get(self.space.format(arch), 1.0)
 
