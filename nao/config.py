@@ -23,17 +23,43 @@ class ConfigError(UserError):
     """A config file or override that does not fit the config dataclasses."""
 
 
+class ConfigValueError(ConfigError):
+    """A value out of its range, raised by a config dataclass's ``__post_init__`` (see ``at_least``, ``one_of``);
+    ``from_dict`` prefixes ``key`` with the section's dotted path."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
+
+
+def at_least(config: Any, **minimums: float) -> None:
+    """``ConfigValueError`` for the first field of ``config`` below its minimum (``None`` is not checked)."""
+    for key, minimum in minimums.items():
+        value = getattr(config, key)
+        if value is not None and value < minimum:
+            raise ConfigValueError(key, f"must be at least {minimum:g}, got {value!r}")
+
+
+def one_of(config: Any, key: str, choices: typing.Iterable[str]) -> None:
+    choices = list(choices)
+    if getattr(config, key) not in choices:
+        raise ConfigValueError(key, f"must be one of {', '.join(map(str, choices))}, got {getattr(config, key)!r}")
+
+
 def from_dict(cls: type[T], data: dict, *, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; ``where`` is the dotted path for error messages."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"unknown config key '{_join(where, unknown[0])}' (known: {', '.join(sorted(names))})")
     values = {name: _convert(hints[name], value, _join(where, name)) for name, value in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigValueError as err:  # raised by the dataclass's own checks: named by its dotted key
+        raise ConfigValueError(_join(where, err.key), err.message) from None
 
 
 def to_dict(config: Any) -> dict:

@@ -4,50 +4,94 @@ The run directory is the same for every task: ``config.yaml``, ``checkpoint.pt``
 atomically after every epoch; it carries the arch, the config and the trainer's state with every
 RNG state, so ``--resume`` continues exactly), ``metrics.jsonl`` (one line per epoch) and
 ``result.json``. The test set is read once, by the task's ``final_metrics``, after the last epoch.
-
-A task module gives ``FinalConfig`` (a dataclass with ``space``, ``arch``, ``seed``, ``device`` and
-``train.epochs``), ``build_trainer(config, space, arch)`` (loads its data: a bad path fails before
-anything is written), ``train_epoch(trainer, config) -> dict`` and ``final_metrics(trainer, config)``.
+The recipe is the ``final`` of the task registered for the space's family (``nao.register_task``).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from tqdm import tqdm
 
 from nao.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from nao.errors import UserError
+from nao.registry import task_for
 from nao.search.rundir import RunDir
 from nao.spaces import get_space
-from nao.spaces.base import SearchSpace
-from nao.spaces.cell import CellSpace
-from nao.spaces.recurrent import RecurrentSpace
 
-FINAL_TRAINING: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.final",
-                                                 RecurrentSpace: "nao.tasks.rnn.final"}
 CHECKPOINT, METRICS, RESULT = "checkpoint.pt", "metrics.jsonl", "result.json"
+
+
+class FinalTraining(ABC):
+    """The ``nao train`` recipe of a task: the loop, checkpoints and ``--resume`` are ``nao train``'s.
+
+    ``Config`` is the dataclass of the training config; it has ``space``, ``arch`` (text form), ``seed``,
+    ``device`` and ``train.epochs``, and whatever else the recipe reads. A complete minimal recipe::
+
+        @dataclass
+        class TrainSettings:
+            epochs: int = 10
+
+        @dataclass
+        class MyConfig:
+            space: str = "my-space"
+            arch: str | None = None
+            seed: int = 0
+            device: str = "auto"
+            train: TrainSettings = field(default_factory=TrainSettings)
+
+        class MyTraining(nao.FinalTraining):
+            Config = MyConfig
+
+            def build_trainer(self, config, space, arch):
+                return MyTrainer(space, arch, seed=config.seed)   # has epoch, model, device, state_dict()
+
+            def train_epoch(self, trainer, config):
+                return {"train_loss": trainer.step()}           # trainer.epoch grows by one
+
+            def final_metrics(self, trainer, config):
+                return {"valid_acc": trainer.accuracy("valid"), "test_acc": trainer.accuracy("test")}
+
+        nao.register_task("mine", family=MySpace, final=MyTraining())
+    """
+
+    Config: ClassVar[type]
+
+    @abstractmethod
+    def build_trainer(self, config: Any, space, arch) -> Any:
+        """Called once, before anything is written: load the data (a bad path fails here) and build the model.
+        The trainer has ``epoch`` (epochs done), ``model`` (a ``torch.nn.Module``), ``device``, and
+        ``state_dict()`` / ``load_state_dict()`` holding every RNG state (resume is exact)."""
+
+    @abstractmethod
+    def train_epoch(self, trainer: Any, config: Any) -> dict:
+        """One epoch (``trainer.epoch`` grows by one); its statistics, one line of ``metrics.jsonl``. Raise
+        ``FloatingPointError`` for a diverged loss: the run stops, its last checkpoint kept."""
+
+    @abstractmethod
+    def final_metrics(self, trainer: Any, config: Any) -> dict:
+        """After the last epoch: the result's metrics (the only place the test set is read)."""
 
 
 def run_train(path: str | Path | None, overrides: list[str], out: str | Path, *, resume: bool = False,
               progress: bool = True) -> dict:
     """``nao train``: the config (YAML + overrides) trained into ``out``; returns the result."""
+    from nao.plugins import load_plugins
+
     data = apply_overrides(load_yaml(path) if path is not None else {}, overrides)
+    load_plugins(data.pop("plugins", None) or [])
     space = get_space(data.get("space", "nao-cnn"))
-    modules = [module for family, module in FINAL_TRAINING.items() if isinstance(space, family)]
-    if not modules:
-        raise ConfigError(f"space: no task trains {space.name} archs "
-                          f"(tasks exist for {', '.join(f.__name__ for f in FINAL_TRAINING)} spaces)")
-    task = importlib.import_module(modules[0])
-    return train_final(task, from_dict(task.FinalConfig, data), out, resume=resume, progress=progress)
+    final = task_for(space, needs="final", key="space").final
+    return train_final(final, from_dict(final.Config, data), out, resume=resume, progress=progress)
 
 
-def train_final(task, config, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+def train_final(task: FinalTraining, config, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
     """Train ``config.arch`` with ``task`` into ``out`` (or continue it)."""
     space = get_space(config.space)
     if not config.arch:

@@ -6,7 +6,8 @@ evaluation in its metrics; archs listed in ``task.fail`` always raise, in ``task
 first attempt (a marker file in ``task.markers`` remembers it). With ``task.rendezvous`` (a folder), an
 evaluation waits until a second one has started. ``task.costs`` maps archs to their ``cost`` (default 1).
 
-Run as a script, it is ``nao`` with this evaluator registered as ``evaluator.type=faulty``.
+It registers itself as ``evaluator.type: faulty`` when imported, as a user's plugin does (``plugins: [this
+file]`` in a config brings it into Ray workers too). Run as a script, it is ``nao`` with it registered.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import nao
 from nao.cli import main
 from nao.errors import UserError
-from nao.search.evaluators import EVALUATORS, SyntheticEvaluator
+from nao.search.evaluators import SyntheticEvaluator
+
+
+@dataclass
+class FaultyConfig(nao.EvaluatorConfig):
+    task: dict = field(default_factory=dict)  # sleep, fail, nan, user_error, die_once, markers, rendezvous, costs
 
 
 class FaultyEvaluator(SyntheticEvaluator):
@@ -56,10 +64,7 @@ class FaultyEvaluator(SyntheticEvaluator):
         return self.task.get("costs", {}).get(self.space.format(arch), 1.0)
 
 
-def register() -> None:
-    EVALUATORS["faulty"] = FaultyEvaluator
-
+nao.register_evaluator("faulty", FaultyEvaluator, config=FaultyConfig, overwrite=True)
 
 if __name__ == "__main__":
-    register()
     sys.exit(main(sys.argv[1:]))

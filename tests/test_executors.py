@@ -25,7 +25,7 @@ from nao.config import ConfigError
 from nao.errors import UserError
 from nao.report import load_run, summary_rows
 from nao.search import load_config, run_search
-from nao.search.evaluators import EVALUATORS, make_evaluator
+from nao.search.evaluators import make_evaluator
 from nao.search.executors import make_executor
 from nao.search.rundir import RunDir
 from nao.spaces import get_space
@@ -34,17 +34,11 @@ TOY_NAO = {"seed_archs": 4, "new_per_iteration": 4, "top_k": 4, "epochs": 30, "c
 VOLATILE = ("seconds", "started", "ended", "pid")  # what differs between two runs of the same search
 
 
-@pytest.fixture(autouse=True)
-def faulty(monkeypatch):
-    monkeypatch.setitem(EVALUATORS, "faulty", FaultyEvaluator)
-
-
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the module (starting one takes seconds); workers receive the faulty evaluator's class
-    by value, as they cannot import the tests."""
+    """One local Ray for the module (starting one takes seconds); workers import the faulty evaluator as a
+    plugin, as they would a user's."""
     ray = pytest.importorskip("ray")
-    ray.cloudpickle.register_pickle_by_value(faulty_evaluator)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
@@ -54,6 +48,7 @@ def settings(strategy: str = "random", budget: int = 6, executor: str = "serial"
              ray: dict | None = None, **task) -> dict:
     return {"space": "nb201", "strategy": strategy, "budget": budget, "seed": 0, "executor": executor,
             "workers": 2, "retries": retries, "ray": ray or {}, "evaluator": {"type": "faulty", "task": task},
+            "plugins": [faulty_evaluator.__file__],
             "nao": TOY_NAO}
 
 

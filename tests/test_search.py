@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -21,12 +20,12 @@ import nao
 from nao.cli import main
 from nao.config import from_dict
 from nao.errors import UserError
+from nao.registry import task_for
 from nao.search import load_config, run_search
-from nao.search.evaluators import EVALUATORS, StaticEvaluator, make_evaluator
+from nao.search.evaluators import StaticEvaluator, make_evaluator
 from nao.search.rundir import RunDir
 from nao.spaces import RecurrentSpace
 from nao.tasks.synthetic import SyntheticBenchmark
-from nao.train import FINAL_TRAINING
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TOY_NAO = {"seed_archs": 16, "new_per_iteration": 12, "top_k": 8, "epochs": 150, "controller": SMALL}
@@ -112,7 +111,7 @@ class HiddenTargetEvaluator(StaticEvaluator):
 
 
 def test_nao_and_evolution_beat_random_on_a_known_score_function(tmp_path, monkeypatch):
-    monkeypatch.setitem(EVALUATORS, "hidden-target", HiddenTargetEvaluator)
+    nao.register_evaluator("hidden-target", HiddenTargetEvaluator, config=nao.EvaluatorConfig, overwrite=True)
     toy = {"seed_archs": 20, "new_per_iteration": 10, "top_k": 10, "epochs": 200, "controller": SMALL}
     common = {"space": "nao-rnn", "evaluator.type": "hidden-target", "nao": json.dumps(toy),
               "evolution.population": 10, "evolution.tournament": 3}
@@ -242,9 +241,7 @@ def test_every_shipped_config_is_valid(path):
     data = yaml.safe_load(path.read_text())
     if "arch" in data:
         space = nao.get_space(data["space"])
-        task = next(importlib.import_module(module) for family, module in FINAL_TRAINING.items()
-                    if isinstance(space, family))
-        from_dict(task.FinalConfig, data)
+        from_dict(task_for(space, needs="final", key="space").final.Config, data)
     else:
         config = load_config(path, [])
         if config.evaluator.type != "table":  # a table config names its file on the command line

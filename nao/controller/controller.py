@@ -12,9 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nao.config import ConfigValueError, at_least, one_of
 from nao.controller.model import EncoderPredictorDecoder
 from nao.controller.proposals import Proposal, propose
-from nao.controller.targets import TargetScaler
+from nao.controller.targets import TRANSFORMS, TargetScaler
 from nao.errors import ModelDirError, ScoreError
 from nao.spaces import get_space
 from nao.spaces.base import Arch, SearchSpace
@@ -48,6 +49,15 @@ class ControllerConfig:
     n_steps: int = 20  # step sizes max_step/n_steps, 2*max_step/n_steps, ..., max_step
     candidate_factor: float = 5.0  # decode up to factor * n new archs, keep the n best predicted (README)
     device: str = "auto"  # "auto" = CUDA when present, else CPU
+
+    def __post_init__(self) -> None:
+        at_least(self, embedding_dim=1, hidden_dim=1, mlp_layers=0, mlp_dim=1, dropout=0.0, trade_off=0.0, lr=0.0,
+                 weight_decay=0.0, batch_size=1, epochs=1, grad_clip=0.0, max_equivalents=1, max_step=0.0,
+                 n_steps=1, candidate_factor=1.0)
+        for key in ("dropout", "trade_off"):
+            if getattr(self, key) > 1:
+                raise ConfigValueError(key, f"must be at most 1, got {getattr(self, key)!r}")
+        one_of(self, "target_transform", TRANSFORMS)
 
     def step_sizes(self) -> np.ndarray:
         return np.linspace(self.max_step / self.n_steps, self.max_step, self.n_steps)

@@ -1,8 +1,13 @@
-"""Evaluators: what an arch scores. One evaluator and one budget are shared by every strategy."""
+"""Evaluators: what an arch scores. One evaluator and one budget are shared by every strategy.
+
+Every ``evaluator.type`` is a registered factory with the dataclass of its ``evaluator:`` section (a subclass of
+``EvaluatorConfig``): the built-ins below and in ``nao.search.external_evaluators`` register themselves exactly as
+a user's plugin does (``nao.register_evaluator``). ``standalone`` and ``supernet`` train networks with the task of
+the searched space (``nao.register_task``).
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,24 +16,70 @@ from typing import Protocol
 
 from nao.config import ConfigError, from_dict, to_dict
 from nao.errors import UserError
+from nao.registry import EVALUATORS, register_evaluator, task_for
 from nao.results import load_results
 from nao.spaces.base import Arch, SearchSpace
-from nao.spaces.cell import CellSpace
-from nao.spaces.recurrent import RecurrentSpace
 from nao.torchutils import resolve_device
 
 
 @dataclass
 class EvaluatorConfig:
-    type: str = "table"  # table | synthetic | standalone | supernet
-    path: str | None = None  # table: the results file used as a benchmark
+    """The keys of every ``evaluator:`` section; an evaluator's own config dataclass subclasses this one."""
+
+    type: str = "table"  # the registered evaluator (`nao search --help` lists them)
     metric: str | None = None  # searched on
     report_metric: str | None = None  # reported only (e.g. test accuracy), never searched on
     minimize: bool = False  # lower metric is better
-    task: dict = field(default_factory=dict)  # standalone / supernet: data, network, training (the task's config)
+
+
+def parse_evaluator_config(data: dict | None, *, where: str = "evaluator") -> EvaluatorConfig:
+    """The ``evaluator:`` section read into the config dataclass its ``type`` registered."""
+    data = dict(data or {})
+    if not isinstance(data.get("type", "table"), str):
+        raise ConfigError(f"{where}.type: expected a name, got {data['type']!r}")
+    entry = EVALUATORS.get(data.setdefault("type", "table"))
+    return from_dict(entry.config, data, where=where)
 
 
 class Evaluator(Protocol):
+    """What a search asks of an evaluator. A complete minimal one, registered from a plugin file::
+
+        from dataclasses import dataclass
+        import nao
+
+        @dataclass
+        class ParamCountConfig(nao.EvaluatorConfig):
+            penalty: float = 0.1            # evaluator.penalty in a config; checked when the config loads
+
+        class ParamCount:
+            shares_weights = False          # scores never change between stages
+
+            def __init__(self, space, config, *, seed, device, run_path):
+                self.space, self.penalty = space, config.penalty
+                self.metric, self.report_metric, self.minimize = config.metric or "score", None, config.minimize
+
+            def evaluate(self, arch):       # in the driver, or in a Ray worker (then run_path is the driver's)
+                return {"score": -self.penalty * sum(self.space.to_tokens(arch))}
+
+            def candidates(self):           # None: every arch of the space can be evaluated
+                return None
+
+            def cost(self, arch):
+                return 1.0
+
+            def begin_stage(self, stage, pool):
+                pass
+
+        nao.register_evaluator("param-count", ParamCount, config=ParamCountConfig)
+
+    The factory is called once per process that evaluates (the driver; each Ray worker), before any evaluation,
+    with the searched space, the config section, the run's seed, the device (``auto`` resolved by the caller as
+    it likes) and the run directory (``None`` when the evaluator is built only to check a config). Raise
+    ``nao.UserError`` for bad settings (a missing file): the search stops with that line. Any other exception
+    from ``evaluate`` is a failed evaluation: retried, then recorded, and the search goes on. For the user's
+    own training code, the built-in ``function`` and ``command`` evaluators need no class at all.
+    """
+
     metric: str
     report_metric: str | None
     minimize: bool
@@ -39,7 +90,8 @@ class Evaluator(Protocol):
         """The arch's metrics (``metric`` and, when there is one, ``report_metric``)."""
 
     def candidates(self) -> list[Arch] | None:
-        """Every arch this evaluator can score, or ``None`` when it scores the whole space."""
+        """Every arch this evaluator can score, or ``None`` when it scores the whole space. Called once, when the
+        strategy is built: strategies then sample and mutate only within these archs."""
 
     def cost(self, arch: Arch) -> float:
         """How long ``evaluate(arch)`` is expected to take, relative to other archs (only compared, never
@@ -62,10 +114,15 @@ class StaticEvaluator:
         return 1.0  # every lookup costs the same
 
 
+@dataclass
+class TableConfig(EvaluatorConfig):
+    path: str | None = None  # the results file used as a benchmark
+
+
 class TableEvaluator(StaticEvaluator):
     """A results file used as a benchmark: evaluating an arch is a lookup."""
 
-    def __init__(self, space: SearchSpace, config: EvaluatorConfig, **_) -> None:
+    def __init__(self, space: SearchSpace, config: TableConfig, **_) -> None:
         if not config.path:
             raise UserError("evaluator.path is required for evaluator.type=table (a results file)")
         extra = [config.report_metric] if config.report_metric else []
@@ -107,6 +164,11 @@ class SyntheticEvaluator(StaticEvaluator):
         return None
 
 
+@dataclass
+class TaskEvaluatorConfig(EvaluatorConfig):
+    task: dict = field(default_factory=dict)  # data, network, training: the task's own config (its ``TaskConfig``)
+
+
 class TaskEvaluator:
     """Base of the evaluators that train networks (``standalone``, ``supernet``): the metric is the task's
     own, the test set is never a search metric, and ``config.task`` is read into the subclass's
@@ -118,7 +180,7 @@ class TaskEvaluator:
     report_metric = None
     TaskConfig: type
 
-    def __init__(self, space: SearchSpace, config: EvaluatorConfig, *, seed: int, device: str,
+    def __init__(self, space: SearchSpace, config: TaskEvaluatorConfig, *, seed: int, device: str,
                  run_path: Path | None) -> None:
         if config.metric not in (None, self.metric):
             raise ConfigError(f"evaluator.metric: the {config.type} evaluator measures {self.metric!r}, "
@@ -187,32 +249,19 @@ class SharedWeightsEvaluator:
         """Drop whatever was cached for the previous weights."""
 
 
-# Evaluators that train networks live with their task; the task is found from the space's family.
-TASKS: dict[type[SearchSpace], str] = {CellSpace: "nao.tasks.cnn.evaluators",
-                                       RecurrentSpace: "nao.tasks.rnn.evaluators"}
-
-
-def _task_evaluator(kind: str) -> Callable[..., Evaluator]:
-    def make(space: SearchSpace, config: EvaluatorConfig, **kwargs) -> Evaluator:
-        modules = [module for family, module in TASKS.items() if isinstance(space, family)]
-        if not modules:
-            raise UserError(f"evaluator.type={kind}: no task trains {space.name} archs "
-                            f"(tasks exist for {', '.join(f.__name__ for f in TASKS)} spaces)")
-        return importlib.import_module(modules[0]).EVALUATORS[kind](space, config, **kwargs)
+def task_evaluator(kind: str) -> Callable[..., Evaluator]:
+    """The factory of ``evaluator.type: kind``: the ``kind`` evaluator of the task that trains the space's archs."""
+    def make(space: SearchSpace, config: TaskEvaluatorConfig, **kwargs) -> Evaluator:
+        return task_for(space, needs=kind, key=f"evaluator.type={kind}").evaluators[kind](space, config, **kwargs)
     return make
 
 
-EVALUATORS: dict[str, Callable[..., Evaluator]] = {
-    "table": TableEvaluator,
-    "synthetic": SyntheticEvaluator,
-    "standalone": _task_evaluator("standalone"),
-    "supernet": _task_evaluator("supernet"),
-}
+register_evaluator("table", TableEvaluator, config=TableConfig)
+register_evaluator("synthetic", SyntheticEvaluator, config=EvaluatorConfig)
 
 
 def make_evaluator(space: SearchSpace, config: EvaluatorConfig, *, seed: int = 0, device: str = "auto",
                    run_path: Path | None = None) -> Evaluator:
-    """The evaluator of ``config.type``; ``run_path`` is where an evaluator with state keeps its checkpoints."""
-    if config.type not in EVALUATORS:
-        raise UserError(f"unknown evaluator.type {config.type!r} (known: {', '.join(sorted(EVALUATORS))})")
-    return EVALUATORS[config.type](space, config, seed=seed, device=device, run_path=run_path)
+    """The evaluator of ``config.type``; ``run_path`` is where an evaluator with state keeps its checkpoints and
+    where evaluations get their working directories."""
+    return EVALUATORS.get(config.type).component(space, config, seed=seed, device=device, run_path=run_path)

@@ -20,10 +20,11 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm import tqdm
 
-from nao.config import ConfigError, from_dict, to_dict
+from nao.config import ConfigError, to_dict
 from nao.errors import UserError
 from nao.spaces import get_space
 from nao.spaces.base import Arch
@@ -74,19 +75,24 @@ def announce_retry(attempt: int, error: str) -> None:
 
 @dataclass
 class EvaluatorRecipe:
-    """What a worker needs to build the search's evaluator in its own process."""
+    """What a worker needs to build the search's evaluator in its own process: plain data only (user classes
+    are found through the registries once the worker has imported the plugins)."""
 
-    factory: Callable
+    plugins: list[str]
     space: str
-    config: dict
+    config: dict  # the evaluator section, `type` included
     seed: int
     device: str
+    run_path: str | None  # working directories of evaluations (function / command evaluators)
 
     def build(self):
-        from nao.search.evaluators import EvaluatorConfig
+        from nao.plugins import load_plugins
+        from nao.search.evaluators import make_evaluator, parse_evaluator_config
 
-        config = from_dict(EvaluatorConfig, self.config)
-        return self.factory(get_space(self.space), config, seed=self.seed, device=self.device, run_path=None)
+        load_plugins(self.plugins)
+        config = parse_evaluator_config(self.config)
+        return make_evaluator(get_space(self.space), config, seed=self.seed, device=self.device,
+                              run_path=Path(self.run_path) if self.run_path else None)
 
 
 def evaluate_checked(evaluator, arch: Arch) -> tuple[dict[str, float], float]:
@@ -272,21 +278,19 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def _serial(config, space, evaluator) -> SerialExecutor:
+def _serial(config, space, evaluator, run_path: Path | None) -> SerialExecutor:
     return SerialExecutor(evaluator, retries=config.retries)
 
 
-def _ray(config, space, evaluator) -> RayExecutor:
-    from nao.search.evaluators import EVALUATORS
-
+def _ray(config, space, evaluator, run_path: Path | None) -> RayExecutor:
     if evaluator.shares_weights:
         raise ConfigError(f"executor: ray runs independent evaluations in worker processes; the "
                           f"{config.evaluator.type} evaluator scores every arch with one shared network in this "
                           f"process (use executor: serial)")
     # a worker without a GPU of its own must not take one Ray does not count (Ray leaves CUDA visible to it)
     device = "cpu" if config.device == "auto" and config.ray.num_gpus == 0 else config.device
-    recipe = EvaluatorRecipe(EVALUATORS[config.evaluator.type], space.name, to_dict(config.evaluator), config.seed,
-                             device)
+    recipe = EvaluatorRecipe(list(config.plugins), space.name, to_dict(config.evaluator), config.seed, device,
+                             str(Path(run_path).resolve()) if run_path is not None else None)
     return RayExecutor(recipe, workers=config.workers, retries=config.retries, config=config.ray,
                        cost=evaluator.cost)
 
@@ -294,6 +298,6 @@ def _ray(config, space, evaluator) -> RayExecutor:
 EXECUTORS: dict[str, Callable] = {"serial": _serial, "ray": _ray}
 
 
-def make_executor(config, space, evaluator) -> SerialExecutor | RayExecutor:
+def make_executor(config, space, evaluator, *, run_path: Path | None = None) -> SerialExecutor | RayExecutor:
     """The executor of ``config.executor`` (``config`` is the whole ``SearchConfig``)."""
-    return EXECUTORS[config.executor](config, space, evaluator)
+    return EXECUTORS[config.executor](config, space, evaluator, run_path)

@@ -100,8 +100,18 @@ class RunDir:
 
     # ------------------------------------------------------------------ state and files
     def load_state(self) -> dict | None:
+        """The state saved at the last stage boundary (None in a new run)."""
         path = self.path / STATE
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            state = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UserError(f"{path}: not a state file written by nao ({err}); it is replaced atomically, so "
+                            "something else wrote it") from None
+        if not isinstance(state, dict) or not {"strategy", "pending"} <= set(state):
+            raise UserError(f"{path}: not a state file written by nao (expected keys strategy, pending)")
+        return state
 
     def save_state(self, state: dict) -> None:
         self.write_text(STATE, json.dumps(state))

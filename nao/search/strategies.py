@@ -3,26 +3,30 @@
 A strategy is asked for the next batch of archs given the history so far. Every decision it
 makes is a function of its seed, its saved state and the history, so a resumed run repeats the
 uninterrupted run exactly: its state (RNG state, iteration, controller checkpoint) is saved by
-the search loop together with the batch it produced.
+the search loop together with the batch it produced. Each strategy is registered with the
+dataclass of its config section (``nao.register_strategy``), exactly as a user's own would be.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from nao.controller import Controller
+from nao.config import at_least
+from nao.controller import Controller, ControllerConfig
 from nao.errors import UserError
-from nao.search.evaluators import Evaluator
+from nao.registry import register_strategy
 from nao.spaces.base import Arch, SearchSpace
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """An arch a strategy asks to evaluate; ``source`` says which step made it (``seed``, ``mutation``, ...)."""
+
     arch: Arch
     source: str
     predicted: float | None = None
@@ -33,58 +37,93 @@ class Evaluated:
     """What a strategy sees of one finished evaluation."""
 
     arch: Arch
-    score: float  # the searched metric
+    score: float  # the searched metric (re-scored each stage under weight sharing)
 
 
-@dataclass
-class NAOConfig:
-    """Algorithm 1 of the NAO paper over a shared budget."""
+@dataclass(frozen=True)
+class SearchContext:
+    """What a strategy may rely on, fixed for the whole run."""
 
-    seed_archs: int = 50  # random archs evaluated before the first controller fit
-    new_per_iteration: int = 25  # archs evaluated per iteration (proposals, then random fill)
-    top_k: int = 25  # proposals start from the top-k evaluated archs
-    epochs: int = 1000  # controller epochs per iteration (warm-started across iterations)
-    controller: dict = field(default_factory=dict)  # nao.ControllerConfig keyword arguments
-
-
-@dataclass
-class EvolutionConfig:
-    """Regularized evolution (Real et al. 2019)."""
-
-    population: int = 20  # the newest `population` evaluated archs are alive
-    tournament: int = 5  # parent = best of this many drawn from the population
-    batch: int = 1  # children per step, each from its own tournament: > 1 keeps Ray workers busy and gives a
-    #                 weight-sharing evaluator stages of more than one arch (asynchronous evolution's batch)
+    space: SearchSpace
+    seed: int  # the run's seed: the strategy's only source of randomness
+    minimize: bool  # lower scores are better
+    run_path: Path  # the run directory: a strategy may keep checkpoints there (name them in its state)
+    device: str = "auto"
+    candidates: Sequence[Arch] | None = None  # the only archs that can be evaluated (a table's); None: any arch
 
 
 class Strategy(ABC):
-    """``config`` is the whole ``SearchConfig``: each strategy reads its own section."""
+    """How the next archs are chosen. A complete minimal strategy, registered from a plugin file::
 
-    def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
-        self.space = space
-        self.evaluator = evaluator
-        self.rng = np.random.default_rng(config.seed)
-        self.seed = config.seed
-        self.run_path = run_path
+        from dataclasses import dataclass
+        import nao
+
+        @dataclass
+        class GreedyConfig:
+            batch: int = 4                      # section `greedy:` of a search config; checked when it loads
+
+        class Greedy(nao.Strategy):
+            \"\"\"Mutations of the best arch so far, after a random start.\"\"\"
+
+            def next_batch(self, history, remaining, failed=()):
+                seen = self.seen(history, failed)
+                if not history:
+                    return self.random_new(min(remaining, self.config.batch), seen, "random")
+                self.iteration += 1
+                best = max(history, key=lambda h: self.better(np.array(h.score)))
+                children = []
+                for _ in range(100 * self.config.batch):
+                    child = self.space.mutate(best.arch, self.rng)
+                    if self.space.canonical(child) not in seen and self.evaluable(child):
+                        seen.add(self.space.canonical(child))
+                        children.append(nao.Candidate(child, "mutation"))
+                    if len(children) == min(remaining, self.config.batch):
+                        break
+                return children or self.random_new(1, seen, "random")
+
+        nao.register_strategy("greedy", Greedy, config=GreedyConfig)
+
+    Lifecycle. ``__init__(context, config)`` once per process that runs the search (a resumed run builds a new
+    one). ``load_state_dict(state)`` on resume, before anything else. ``next_batch`` at every stage boundary:
+    when the previous batch has been evaluated completely (and, under weight sharing, every arch re-scored).
+    ``state_dict()`` right after each ``next_batch``, saved atomically with the batch, so whatever ``next_batch``
+    changed (RNG, iteration, checkpoints it wrote) must be in it. ``metrics()`` after each stage, logged to
+    ``metrics.jsonl``. Use ``self.rng`` for every random choice: then a resumed run decides exactly what the
+    uninterrupted one decided.
+    """
+
+    def __init__(self, context: SearchContext, config) -> None:
+        self.context, self.config = context, config
+        self.space = context.space
+        self.seed = context.seed
+        self.rng = np.random.default_rng(context.seed)
+        self.run_path = context.run_path
         self.iteration = 0
-        self._pool = evaluator.candidates()
+        self._pool = list(context.candidates) if context.candidates is not None else None
         self._pool_set = set(self._pool) if self._pool is not None else None
 
     @abstractmethod
     def next_batch(self, history: Sequence[Evaluated], remaining: int,
                    failed: Sequence[Arch] = ()) -> list[Candidate]:
         """Archs to evaluate next: distinct, not equivalent to any in ``history`` or ``failed`` (archs whose
-        evaluation failed), at most ``remaining``."""
+        evaluation failed), evaluable (``self.evaluable``), at most ``remaining`` (at least 1). ``history`` holds
+        every successful evaluation so far in the order the batches made them. An empty list ends the search."""
 
     def state_dict(self) -> dict:
+        """Everything a resumed run needs to decide as this one would (JSON-serialisable)."""
         return {"rng": self.rng.bit_generator.state, "iteration": self.iteration}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.iteration = state["iteration"]
 
+    def metrics(self) -> dict[str, float]:
+        """Numbers about the last ``next_batch`` for ``metrics.jsonl`` (e.g. the controller's losses)."""
+        return {}
+
     # ------------------------------------------------------------------ shared helpers
     def sample(self) -> Arch:
+        """A uniformly random evaluable arch."""
         if self._pool is not None:
             return self._pool[int(self.rng.integers(len(self._pool)))]
         return self.space.sample(self.rng)
@@ -103,6 +142,7 @@ class Strategy(ABC):
         raise UserError(f"found only {len(found)} of {n} new archs: the space or table is exhausted")
 
     def seen(self, history: Sequence[Evaluated], failed: Sequence[Arch] = ()) -> set:
+        """Canonical forms of every arch evaluated or failed."""
         return {self.space.canonical(h.arch) for h in history} | {self.space.canonical(a) for a in failed}
 
     def evaluable(self, arch: Arch) -> bool:
@@ -110,7 +150,12 @@ class Strategy(ABC):
 
     def better(self, scores: np.ndarray) -> np.ndarray:
         """Scores oriented so that higher is better."""
-        return -scores if self.evaluator.minimize else scores
+        return -scores if self.context.minimize else scores
+
+
+@dataclass
+class RandomConfig:
+    """Random search has no settings."""
 
 
 class RandomStrategy(Strategy):
@@ -122,15 +167,26 @@ class RandomStrategy(Strategy):
         return self.random_new(remaining, self.seen(history, failed), "random")
 
 
+@dataclass
+class EvolutionConfig:
+    """Regularized evolution (Real et al. 2019)."""
+
+    population: int = 20  # the newest `population` evaluated archs are alive
+    tournament: int = 5  # parent = best of this many drawn from the population
+    batch: int = 1  # children per step, each from its own tournament: > 1 keeps Ray workers busy and gives a
+    #                 weight-sharing evaluator stages of more than one arch (asynchronous evolution's batch)
+
+    def __post_init__(self) -> None:
+        at_least(self, population=1, tournament=1, batch=1)
+
+
 class EvolutionStrategy(Strategy):
     """Regularized evolution: the parent is the best of a random tournament among the newest
     ``population`` archs; its mutation is evaluated; the oldest arch leaves the population
     (the population is simply the newest ``population`` entries of the history). With ``batch`` > 1,
     that many children are made from one population, each from its own tournament."""
 
-    def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
-        super().__init__(space, evaluator, config, run_path)
-        self.config: EvolutionConfig = config.evolution
+    config: EvolutionConfig
 
     def next_batch(self, history: Sequence[Evaluated], remaining: int,
                    failed: Sequence[Arch] = ()) -> list[Candidate]:
@@ -154,20 +210,38 @@ class EvolutionStrategy(Strategy):
         return self.random_new(1, seen, "random")[0]  # every mutation of the parent is known
 
 
+@dataclass
+class NAOConfig:
+    """Algorithm 1 of the NAO paper over a shared budget."""
+
+    seed_archs: int = 50  # random archs evaluated before the first controller fit
+    new_per_iteration: int = 25  # archs evaluated per iteration (proposals, then random fill)
+    top_k: int = 25  # proposals start from the top-k evaluated archs
+    epochs: int = 1000  # controller epochs per iteration (warm-started across iterations)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)  # device "auto": the search's device
+
+    def __post_init__(self) -> None:
+        at_least(self, seed_archs=2, new_per_iteration=1, top_k=1, epochs=1)
+
+
 class NAOStrategy(Strategy):
     """Seed pool, then per iteration: fit the controller on everything evaluated (warm start),
     propose new archs from the top-k by gradient steps, fill up with random archs if short."""
 
-    def __init__(self, space: SearchSpace, evaluator: Evaluator, config, run_path: Path) -> None:
-        super().__init__(space, evaluator, config, run_path)
-        self.config: NAOConfig = config.nao
-        self.device = config.device
+    config: NAOConfig
+
+    def __init__(self, context: SearchContext, config: NAOConfig) -> None:
+        super().__init__(context, config)
+        self.device = config.controller.device if config.controller.device != "auto" else context.device
         self.controller: Controller | None = None
         self.checkpoint: str | None = None  # relative to the run dir
         self.last_fit: dict = {}
 
     def state_dict(self) -> dict:
         return super().state_dict() | {"checkpoint": self.checkpoint}
+
+    def metrics(self) -> dict[str, float]:
+        return {f"controller_{key}": value for key, value in self.last_fit.items()}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -179,12 +253,8 @@ class NAOStrategy(Strategy):
             if self.checkpoint is not None:
                 self.controller = Controller.load(self.run_path / self.checkpoint, device=self.device)
             else:
-                hyper = {"device": self.device} | self.config.controller
-                try:
-                    self.controller = Controller(self.space, seed=self.seed, minimize=self.evaluator.minimize,
-                                                 **hyper)
-                except TypeError as err:
-                    raise UserError(f"nao.controller: {err}") from None
+                hyper = asdict(self.config.controller) | {"device": self.device}
+                self.controller = Controller(self.space, seed=self.seed, minimize=self.context.minimize, **hyper)
         return self.controller
 
     def next_batch(self, history: Sequence[Evaluated], remaining: int,
@@ -211,4 +281,6 @@ class NAOStrategy(Strategy):
         return batch
 
 
-STRATEGIES: dict[str, type[Strategy]] = {"nao": NAOStrategy, "random": RandomStrategy, "evolution": EvolutionStrategy}
+register_strategy("nao", NAOStrategy, config=NAOConfig)
+register_strategy("random", RandomStrategy, config=RandomConfig)
+register_strategy("evolution", EvolutionStrategy, config=EvolutionConfig)

@@ -168,5 +168,3 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
         logits, _ = net.head(self._stem, self.space.cells(arch), self._memos)
         return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0}
 
-
-EVALUATORS = {"standalone": StandaloneEvaluator, "supernet": SupernetEvaluator}

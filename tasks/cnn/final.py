@@ -14,6 +14,7 @@ from nao.tasks.cnn.network import ChildNetwork, NetworkConfig
 from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer
 from nao.tasks.images import load_images
 from nao.torchutils import resolve_device, seeded_init
+from nao.train import FinalTraining
 
 
 @dataclass
@@ -30,23 +31,24 @@ class FinalConfig:
     valid_every: int = 1  # epochs between validation passes (the last epoch is always validated)
 
 
-def build_trainer(config: FinalConfig, space: CellSpace, arch) -> Trainer:
-    if not isinstance(space, CellSpace):
-        raise ConfigError(f"space: {config.space} is not a CNN cell space")
-    d = config.data
-    data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=config.seed, download=d.download)
-    model = seeded_init(lambda: ChildNetwork(space, arch, in_channels=data.shape[0], n_classes=data.n_classes,
-                                             config=config.network), config.seed)
-    return Trainer(model, data, config.train, seed=config.seed, device=resolve_device(config.device),
-                   train_images=d.train_images)
+class CNNFinalTraining(FinalTraining):
+    Config = FinalConfig
 
+    def build_trainer(self, config: FinalConfig, space: CellSpace, arch) -> Trainer:
+        if not isinstance(space, CellSpace):
+            raise ConfigError(f"space: {config.space} is not a CNN cell space")
+        d = config.data
+        data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=config.seed, download=d.download)
+        model = seeded_init(lambda: ChildNetwork(space, arch, in_channels=data.shape[0], n_classes=data.n_classes,
+                                                 config=config.network), config.seed)
+        return Trainer(model, data, config.train, seed=config.seed, device=resolve_device(config.device),
+                       train_images=d.train_images)
 
-def train_epoch(trainer: Trainer, config: FinalConfig) -> dict:
-    stats = trainer.train_epoch()
-    if trainer.epoch % config.valid_every == 0 or trainer.epoch == config.train.epochs:
-        stats["valid_acc"] = trainer.accuracy("valid")
-    return stats
+    def train_epoch(self, trainer: Trainer, config: FinalConfig) -> dict:
+        stats = trainer.train_epoch()
+        if trainer.epoch % config.valid_every == 0 or trainer.epoch == config.train.epochs:
+            stats["valid_acc"] = trainer.accuracy("valid")
+        return stats
 
-
-def final_metrics(trainer: Trainer, config: FinalConfig) -> dict:
-    return {"valid_acc": trainer.accuracy("valid"), "test_acc": trainer.accuracy("test")}
+    def final_metrics(self, trainer: Trainer, config: FinalConfig) -> dict:
+        return {"valid_acc": trainer.accuracy("valid"), "test_acc": trainer.accuracy("test")}

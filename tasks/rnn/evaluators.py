@@ -123,5 +123,3 @@ class SupernetEvaluator(SharedWeightsEvaluator, _TextEvaluator):
                                      train_tokens=self.task.data.train_tokens)
         return self.score(self._scorer, arch)
 
-
-EVALUATORS = {"standalone": StandaloneEvaluator, "supernet": SupernetEvaluator}

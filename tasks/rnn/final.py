@@ -16,6 +16,7 @@ from nao.tasks.rnn.model import LMConfig, fixed_model
 from nao.tasks.rnn.train import CorpusConfig, LMTrainConfig, LMTrainer
 from nao.tasks.text import load_corpus
 from nao.torchutils import resolve_device, seeded_init
+from nao.train import FinalTraining
 
 
 @dataclass
@@ -31,23 +32,24 @@ class FinalConfig:
     train: LMTrainConfig = field(default_factory=LMTrainConfig)
 
 
-def build_trainer(config: FinalConfig, space: RecurrentSpace, arch) -> LMTrainer:
-    if not isinstance(space, RecurrentSpace):
-        raise ConfigError(f"space: {config.space} is not a recurrent cell space")
-    corpus = load_corpus(config.data.name, data_dir=config.data.dir, download=config.data.download)
-    model = seeded_init(lambda: fixed_model(space, arch, corpus.vocab_size, config.model), config.seed)
-    return LMTrainer(model, corpus, config.train, seed=config.seed, device=resolve_device(config.device),
-                     train_tokens=config.data.train_tokens)
+class RNNFinalTraining(FinalTraining):
+    Config = FinalConfig
 
+    def build_trainer(self, config: FinalConfig, space: RecurrentSpace, arch) -> LMTrainer:
+        if not isinstance(space, RecurrentSpace):
+            raise ConfigError(f"space: {config.space} is not a recurrent cell space")
+        corpus = load_corpus(config.data.name, data_dir=config.data.dir, download=config.data.download)
+        model = seeded_init(lambda: fixed_model(space, arch, corpus.vocab_size, config.model), config.seed)
+        return LMTrainer(model, corpus, config.train, seed=config.seed, device=resolve_device(config.device),
+                         train_tokens=config.data.train_tokens)
 
-def train_epoch(trainer: LMTrainer, config: FinalConfig) -> dict:
-    stats = trainer.train_epoch()
-    valid = trainer.evaluate("valid", config.train.eval_batch_size)
-    trainer.end_epoch(valid)
-    return stats | {"valid_loss": valid, "valid_ppl": math.exp(valid)}
+    def train_epoch(self, trainer: LMTrainer, config: FinalConfig) -> dict:
+        stats = trainer.train_epoch()
+        valid = trainer.evaluate("valid", config.train.eval_batch_size)
+        trainer.end_epoch(valid)
+        return stats | {"valid_loss": valid, "valid_ppl": math.exp(valid)}
 
-
-def final_metrics(trainer: LMTrainer, config: FinalConfig) -> dict:
-    return {"valid_ppl": math.exp(trainer.evaluate("valid", config.train.eval_batch_size)),
-            "test_ppl": math.exp(trainer.evaluate("test", config.train.test_batch_size)),
-            "averaged": trainer.averaging}
+    def final_metrics(self, trainer: LMTrainer, config: FinalConfig) -> dict:
+        return {"valid_ppl": math.exp(trainer.evaluate("valid", config.train.eval_batch_size)),
+                "test_ppl": math.exp(trainer.evaluate("test", config.train.test_batch_size)),
+                "averaged": trainer.averaging}
