@@ -18,6 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from nao.errors import UserError
+from nao.plugins import load_plugins
+from nao.registry import EVALUATORS, STRATEGIES
 from nao.spaces import get_space, list_spaces
 
 EXIT_USER_ERROR = 2
@@ -159,7 +161,7 @@ def cmd_propose(args: argparse.Namespace) -> None:
 def cmd_search(args: argparse.Namespace) -> None:
     from nao.search import load_config, run_search
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, plugins=getattr(args, "plugin", []))
     out = args.out or str(Path("runs") / f"{Path(args.config).stem}-{config.strategy}-seed{config.seed}")
     emit_result(run_search(config, out, resume=args.resume))
 
@@ -177,11 +179,45 @@ def cmd_report(args: argparse.Namespace) -> None:
     emit_result(write_report(args.runs, args.out))
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from nao.export import parse_settings, run_export
+
+    named = {"n_classes": args.classes, "in_channels": args.in_channels, "vocab_size": args.vocab_size,
+             "channels": args.channels, "cells_per_stage": args.cells_per_stage}
+    options = {k: v for k, v in named.items() if v is not None} | parse_settings(args.settings)
+    emit_result(run_export(args.source, args.out, space=args.space, arch=args.arch, options=options))
+
+
 # --------------------------------------------------------------------------------- parser
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class CommandsWithPlugins(argparse._SubParsersAction):
+    """Every command takes ``--plugin MODULE_OR_FILE.py`` (repeatable): user code imported before the command
+    runs, to register spaces, evaluators, strategies or tasks."""
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        parser = super().add_parser(name, **kwargs)
+        parser.register("action", "parsers", CommandsWithPlugins)  # sub-commands (predictor fit) get it too
+        parser.add_argument("--plugin", action="append", default=argparse.SUPPRESS, metavar="MODULE_OR_FILE.py",
+                            help="import this module or file first (user spaces, evaluators, strategies, tasks); "
+                            "repeatable")
+        return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nao", description="Neural Architecture Optimization: fit an encoder-predictor-decoder on "
         "architecture results, rank architectures, and propose new ones by gradient steps in embedding space.")
+    parser.register("action", "parsers", CommandsWithPlugins)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("spaces", help="list the search spaces", description="List the registered search "
@@ -191,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("sample", help="print random archs", description="Print N distinct random archs "
                             "of SPACE, one per line, in the space's text form.")
     p.add_argument("space", metavar="SPACE", help="search space name (see `nao spaces`)")
-    p.add_argument("-n", type=int, default=10, help="how many archs (default 10)")
+    p.add_argument("-n", type=positive_int, default=10, help="how many archs (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=cmd_sample)
 
@@ -210,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minimize", action="store_true", help="lower scores are better (e.g. error, loss)")
     p.add_argument("--holdout", type=float, default=0.1, metavar="FRAC",
                    help="share of rows held out for the report (default 0.1; 0 fits on every row)")
-    p.add_argument("--epochs", type=int, help="training epochs (default 1000)")
+    p.add_argument("--epochs", type=positive_int, help="training epochs (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and batches")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the fitted model")
@@ -232,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="DIR", help="directory written by `nao predictor fit`")
     p.add_argument("--results", required=True, metavar="FILE", help="known archs and their scores")
     p.add_argument("--metric", metavar="COL", help="score column (needed when the file has several)")
-    p.add_argument("-n", type=int, default=100, help="how many new archs (default 100)")
-    p.add_argument("--top-k", type=int, default=100, metavar="K", help="start from the K best archs (default 100)")
+    p.add_argument("-n", type=positive_int, default=100, help="how many new archs (default 100)")
+    p.add_argument("--top-k", type=positive_int, default=100, metavar="K",
+                   help="start from the K best archs (default 100)")
     p.add_argument("--out", metavar="FILE", help="CSV to write (default: stdout)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.set_defaults(run=cmd_propose)
@@ -242,7 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "directory holds config.yaml, history.jsonl (one line per evaluated arch), state.json "
                             "and controller checkpoints; a killed or interrupted run continues with --resume. "
                             "executor=ray workers=N runs a batch's standalone evaluations in parallel on Ray "
-                            "(ray.address=auto joins a cluster; ray.num_gpus=1 gives each evaluation a GPU).")
+                            "(ray.address=auto joins a cluster; ray.num_gpus=1 gives each evaluation a GPU). "
+                            "Your own training code: evaluator.type=function with evaluator.function=FILE.py:fn "
+                            "(called with the arch, text=, seed=, workdir=; returns a dict of metrics), or "
+                            "evaluator.type=command with evaluator.command='python train.py --arch {arch} --out "
+                            "{workdir}' (its last stdout line is a JSON object of metrics; evaluator.timeout in "
+                            "seconds). Registered strategies: " + ", ".join(STRATEGIES.names()) + "; evaluator "
+                            "types: " + ", ".join(EVALUATORS.names()) + " (a --plugin or plugins: [...] adds more).")
     p.add_argument("config", metavar="CONFIG.yaml", help="search config (see configs/)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. budget=100 seed=3")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/CONFIG-STRATEGY-seedSEED)")
@@ -268,6 +311,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `nao search`")
     p.add_argument("--out", default="report", metavar="DIR", help="where to write the report (default report/)")
     p.set_defaults(run=cmd_report)
+
+    p = commands.add_parser("export", help="write a found network as one plain PyTorch file",
+                            description="Write the network of an arch as ONE Python file that imports only torch "
+                            "(`build()` gives the network; its state dict is the one `nao train` trains), with the "
+                            "trained weights beside it as FILE.pt when there are any. From a `nao train` directory: "
+                            "its arch, sizes and weights. From a `nao search` run: its best arch, at the sizes of "
+                            "the run's evaluator.task (the final-training defaults when it has none), no weights. "
+                            "Or from --space and --arch (final-training defaults). CNN cell spaces (nao-cnn, "
+                            "nao-cnn-large) and recurrent cell spaces (nao-rnn) can be exported.")
+    p.add_argument("source", nargs="?", metavar="RUN_DIR|TRAIN_DIR",
+                   help="a `nao search` run directory or a `nao train` output directory")
+    p.add_argument("--space", help="search space name (with --arch, instead of a directory)")
+    p.add_argument("--arch", help="the arch in the space's text form (with --space)")
+    p.add_argument("--out", required=True, metavar="FILE.py", help="the Python file to write")
+    p.add_argument("--classes", type=int, metavar="N", help="CNN: number of classes (default: the dataset's)")
+    p.add_argument("--in-channels", type=int, metavar="N", help="CNN: input image channels (default: the dataset's)")
+    p.add_argument("--channels", type=int, metavar="C", help="CNN: channels of the first stage")
+    p.add_argument("--cells-per-stage", type=int, metavar="N", help="CNN: normal cells per stage")
+    p.add_argument("--vocab-size", type=int, metavar="N", help="RNN: vocabulary size (default: the corpus's)")
+    p.add_argument("--set", action="append", default=[], dest="settings", metavar="KEY=VALUE",
+                   help="any other size, repeatable: CNN stem_multiplier, stem_stride, auxiliary, dropout; RNN "
+                   "size, dropout, dropouth, dropoutx, dropouti, dropoute (not for a trained network)")
+    p.set_defaults(run=cmd_export)
     return parser
 
 
@@ -279,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        load_plugins(getattr(args, "plugin", []))
         args.run(args)
     except UserError as err:
         print(f"nao: error: {err}", file=sys.stderr)

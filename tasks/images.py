@@ -8,9 +8,9 @@ batches with tensor ops, so it runs where the batch is (CPU or GPU).
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
-import importlib
 import math
 import os
 import pickle
@@ -123,21 +123,19 @@ def _read_idx_pairs(root: Path, spec: DatasetSpec) -> tuple[Split, Split]:
 class _NumpyUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists, bytes and numpy arrays only (a pickle can otherwise run any code)."""
 
-    _ALLOWED: ClassVar[dict[tuple[str, str], tuple[str, ...]]] = {
-        ("numpy.core.multiarray", "_reconstruct"): ("numpy.core.multiarray", "numpy._core.multiarray"),
-        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "numpy.core.multiarray"),
-        ("numpy", "ndarray"): ("numpy",),
-        ("numpy", "dtype"): ("numpy",),
-        ("_codecs", "encode"): ("_codecs",),
+    _RECONSTRUCT = np.ndarray.__reduce__(np.empty(0))[0]  # numpy's array rebuilder, wherever this numpy keeps it
+    _ALLOWED: ClassVar[dict[tuple[str, str], object]] = {
+        ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # pickles written under numpy 1 and 2
+        ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): codecs.encode,
     }
 
     def find_class(self, module: str, name: str) -> object:
-        for candidate in self._ALLOWED.get((module, name), ()):
-            try:
-                return getattr(importlib.import_module(candidate), name)
-            except (ImportError, AttributeError):
-                continue
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return self._ALLOWED[(module, name)]
 
 
 def read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:

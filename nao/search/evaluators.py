@@ -101,6 +101,9 @@ class Evaluator(Protocol):
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:
         """Called before stage ``stage``'s batch is evaluated; ``pool`` = evaluated archs + the batch."""
 
+    # Optional: ``interrupt()``, called from another thread while ``evaluate`` runs in a Ray worker whose search is
+    # being stopped, to end what the evaluation started outside the process (the command evaluator's processes).
+
 
 class StaticEvaluator:
     """An evaluator whose scores never change (no weights to train between stages)."""

@@ -11,6 +11,7 @@ evaluation failure: it stops the search.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -147,6 +148,14 @@ class _Worker:
         except UserError as err:  # e.g. the data is missing on this node: reported by the first evaluation
             self.user_error = err
 
+    def interrupt(self) -> None:
+        """Stop what the running evaluation started outside this process (a command's processes), called from a
+        second thread of the actor while ``evaluate`` runs: Ray cannot interrupt an actor's running task, and
+        killing the actor would leave those processes behind."""
+        stop = getattr(self.evaluator, "interrupt", None)
+        if stop is not None:
+            stop()
+
     def evaluate(self, arch: Arch) -> tuple[dict[str, float], float] | UserError:
         """The metrics and seconds, or the ``UserError`` that stops the search (returned, not raised, so that
         the driver does not mistake it for a failed evaluation)."""
@@ -187,7 +196,8 @@ class RayExecutor:
                                 f"({err})") from None
             self._started_ray = True
         self._check_fit()
-        options = {"num_cpus": self.ray_config.num_cpus, "num_gpus": self.ray_config.num_gpus, "max_restarts": 0}
+        options = {"num_cpus": self.ray_config.num_cpus, "num_gpus": self.ray_config.num_gpus, "max_restarts": 0,
+                   "max_concurrency": 2}  # a second thread for `interrupt`; the driver sends one evaluation at a time
         if self.ray_config.resources:
             options["resources"] = dict(self.ray_config.resources)
         self._actor_class = self.ray.remote(**options)(_Worker)
@@ -268,7 +278,10 @@ class RayExecutor:
                 else:
                     yield Outcome(index, None, error, attempt, 0.0, trace)
         finally:  # interrupted (Ctrl-C, an error): stop the evaluations still running
-            for slot, _, _ in running.values():
+            slots = [slot for slot, _, _ in running.values()]
+            with contextlib.suppress(Exception):  # best effort: the actors are killed whatever happens
+                self.ray.get([self._actors[slot].interrupt.remote() for slot in slots], timeout=10)
+            for slot in slots:
                 self._discard(slot)
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ evaluation (a command's output log, whatever the user's code saves there). They 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import math
@@ -19,7 +18,6 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +102,6 @@ class FunctionEvaluator(WorkdirEvaluator):
 # ----------------------------------------------------------------------------------------------- command
 PLACEHOLDERS = ("arch", "workdir", "seed")
 LOG_TAIL_LINES = 5
-PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
 @dataclass
@@ -129,7 +126,7 @@ class CommandEvaluator(WorkdirEvaluator):
     as one argument, never as shell syntax) and also given as ``NAO_ARCH``, ``NAO_WORKDIR``, ``NAO_SEED`` in
     its environment. Its last line of stdout is a JSON object of metrics; stdout and stderr are kept in
     ``stdout.log`` and ``stderr.log`` in the working directory. The command runs in its own process group,
-    killed whole on a timeout or when the search is interrupted."""
+    killed whole on a timeout or when the search is interrupted (in a Ray worker through ``interrupt``)."""
 
     def __init__(self, space: SearchSpace, config: CommandConfig, *, seed: int, device: str,
                  run_path: Path | None) -> None:
@@ -138,6 +135,14 @@ class CommandEvaluator(WorkdirEvaluator):
             raise ConfigError("evaluator.command: required for evaluator.type=command "
                               "(e.g. 'python train.py --arch {arch} --out {workdir}')")
         self.template, self.timeout = config.command, config.timeout
+        self._running: subprocess.Popen | None = None
+
+    def interrupt(self) -> None:
+        """Kill the running command's process group (called from another thread: a Ray worker being stopped)."""
+        process = self._running
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def command_line(self, text: str, workdir: Path) -> str:
         values = {"arch": text, "workdir": str(workdir), "seed": str(self.seed)}
@@ -151,12 +156,14 @@ class CommandEvaluator(WorkdirEvaluator):
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
             process = subprocess.Popen(["/bin/sh", "-c", self.command_line(text, workdir)], cwd=workdir, env=env,
                                        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                       start_new_session=True, preexec_fn=_die_with_parent)
+                                       start_new_session=True)
+            self._running = process
             try:
                 code = process.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 raise CommandFailed(f"timed out after {self.timeout:g} s{_tail(stderr_path, stdout_path)}") from None
             finally:  # timed out, interrupted (Ctrl-C), or finished: nothing of the command is left running
+                self._running = None
                 _kill_group(process)
         if code != 0:
             raise CommandFailed(f"exit code {code}{_tail(stderr_path, stdout_path)}")
@@ -167,13 +174,6 @@ class CommandEvaluator(WorkdirEvaluator):
             raise CommandFailed(f"the last line of stdout is not a JSON object of metrics"
                                 f"{_tail(stderr_path, stdout_path)}") from None
         return self.checked(metrics, "the command")
-
-
-def _die_with_parent() -> None:
-    """In the child, before the command starts: on Linux, be killed when the evaluating process dies without
-    cleaning up (a Ray worker is killed outright when the search is interrupted)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
