@@ -12,6 +12,7 @@ Your own problem: ``nao.register_space``, ``nao.register_evaluator``, ``nao.regi
 
 from nao.controller import Controller, ControllerConfig, Proposal
 from nao.errors import UserError
+from nao.export import build_cnn, build_rnn, export_network
 from nao.registry import register_evaluator, register_strategy, register_task
 from nao.search.asktell import Optimizer, Trial
 from nao.search.evaluators import EvaluatorConfig
@@ -23,4 +24,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Candidate", "Controller", "ControllerConfig", "Evaluated", "EvaluatorConfig", "FinalTraining",
            "Optimizer", "Proposal", "SearchContext", "SearchSpace", "Strategy", "Trial", "UserError", "__version__",
-           "get_space", "list_spaces", "register_evaluator", "register_space", "register_strategy", "register_task"]
+           "build_cnn", "build_rnn", "export_network", "get_space", "list_spaces", "register_evaluator",
+           "register_space", "register_strategy", "register_task"]
