@@ -21,6 +21,7 @@ from conftest import SMALL, write_results_csv
 import nao
 from nao.cli import main
 from nao.errors import UserError
+from nao.plugins import load_object
 from nao.search import load_config, run_search
 from nao.search.asktell import TellError
 from nao.search.rundir import RunDir
@@ -74,6 +75,29 @@ def test_the_shipped_example_config_runs_as_its_header_says(tmp_path, capsys, mo
     assert main(["search", "docs/examples/chain_search.yaml", "budget=18", "strategy=evolution",
                  "--out", str(tmp_path / "run")]) == 0
     assert last_json(capsys.readouterr().out)["evaluated"] == 18
+
+
+def test_the_command_evaluator_example_runs_as_its_docstring_says(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["search", "docs/examples/chain_command.yaml", "strategy=random", "budget=5",
+                 "--out", str(tmp_path / "run")]) == 0
+    summary = last_json(capsys.readouterr().out)
+    records = RunDir(tmp_path / "run").read_history()
+    evaluate = load_object(FUNCTION, key="function")  # the example's formula, run here for comparison
+    space = nao.get_space("chain")
+    assert summary["failed"] == 0 and all(
+        r.metrics == evaluate(space.parse(r.arch), text=r.arch, seed=0, workdir=tmp_path) for r in records)
+    logs = [(d / "stderr.log").read_text() for d in (tmp_path / "run" / "evaluations").iterdir()]
+    assert sorted(logs) == sorted(f"training {r.arch} with seed 0\n" for r in records)
+
+
+def test_the_ask_tell_example_runs_and_resumes(tmp_path):
+    run = [sys.executable, str(EXAMPLES / "ask_tell.py"), str(tmp_path / "run")]
+    first = subprocess.run(run, capture_output=True, text=True, check=True)
+    best = first.stdout.strip().splitlines()[-1]
+    assert len(RunDir(tmp_path / "run").read_history()) == 40 and "valid_acc" in best
+    again = subprocess.run(run, capture_output=True, text=True, check=True)  # reopened: already done, same best
+    assert again.stdout.strip().splitlines()[-1] == best and len(RunDir(tmp_path / "run").read_history()) == 40
 
 
 @pytest.fixture(scope="module")
@@ -283,8 +307,8 @@ def test_any_arch_text_reaches_the_command_intact_and_never_as_shell_syntax(quot
     script.write_text(textwrap.dedent('''
         import json, os, sys
         arch, workdir, seed = sys.argv[1], sys.argv[2], sys.argv[3]
-        assert arch == os.environ["NAO_ARCH"] and workdir == os.environ["NAO_WORKDIR"] == os.getcwd()
-        open("received.txt", "w").write(arch)
+        assert arch == os.environ["NAO_ARCH"] and workdir == os.environ["NAO_WORKDIR"]
+        open(os.path.join(workdir, "received.txt"), "w").write(arch)
         print("training...")
         print(json.dumps({"score": len(arch) + int(seed), "loss": 0.5}))
     '''))
@@ -339,13 +363,18 @@ def test_interrupting_the_search_ends_the_running_commands(executor, tmp_path):
                                     "command": f"echo $$ >> {pids}; exec sleep 60"}})
     driver = subprocess.Popen([sys.executable, "-m", "nao", "search", str(config), "--out", str(tmp_path / "run")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (pids.exists() and len(pids.read_text().split()) == running):
-        time.sleep(0.05)
-    children = [int(pid) for pid in pids.read_text().split()]
-    assert len(children) == running
-    driver.send_signal(signal.SIGINT)
-    assert driver.wait(timeout=60) == 130 and "interrupted" in driver.stderr.read()
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and driver.poll() is None and not (
+                pids.exists() and len(pids.read_text().split()) == running):
+            time.sleep(0.05)
+        assert driver.poll() is None, driver.stderr.read()
+        children = [int(pid) for pid in pids.read_text().split()]
+        assert len(children) == running
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=60) == 130 and "interrupted" in driver.stderr.read()
+    finally:
+        driver.kill()
     for child in children:
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)

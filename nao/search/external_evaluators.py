@@ -121,8 +121,9 @@ class CommandFailed(RuntimeError):
 
 
 class CommandEvaluator(WorkdirEvaluator):
-    """``evaluator.command`` run once per evaluation by ``/bin/sh`` in its working directory, with ``{arch}``,
-    ``{workdir}`` and ``{seed}`` replaced by the values quoted for the shell (so any arch text reaches the program
+    """``evaluator.command`` run once per evaluation by ``/bin/sh`` from the directory nao was started in (so
+    ``python train.py`` means what it means on the command line), with ``{arch}``, ``{workdir}`` (the evaluation's
+    own fresh directory, for its outputs) and ``{seed}`` replaced by the values quoted for the shell (so any arch text reaches the program
     as one argument, never as shell syntax) and also given as ``NAO_ARCH``, ``NAO_WORKDIR``, ``NAO_SEED`` in
     its environment. Its last line of stdout is a JSON object of metrics; stdout and stderr are kept in
     ``stdout.log`` and ``stderr.log`` in the working directory. The command runs in its own process group,
@@ -154,7 +155,7 @@ class CommandEvaluator(WorkdirEvaluator):
         env = os.environ | {"NAO_ARCH": text, "NAO_WORKDIR": str(workdir), "NAO_SEED": str(self.seed)}
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
-            process = subprocess.Popen(["/bin/sh", "-c", self.command_line(text, workdir)], cwd=workdir, env=env,
+            process = subprocess.Popen(["/bin/sh", "-c", self.command_line(text, workdir)], env=env,
                                        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                        start_new_session=True)
             self._running = process
