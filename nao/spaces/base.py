@@ -37,6 +37,34 @@ class SearchSpace(ABC):
     Subclasses set ``name``, ``seq_len`` and ``vocab_size`` (token 0 included) and implement
     the abstract methods. ``group_size`` is how many consecutive tokens one encoder or decoder
     step reads or writes (e.g. the 4 tokens of a CNN node); it must divide ``seq_len``.
+    A complete minimal space (``docs/examples/chain_space.py`` is the same with error messages),
+    registered from a plugin file::
+
+        class Chain(nao.SearchSpace):
+            \"\"\"6 layers, each one of 4 ops; op i is token i + 1 (token 0 is start-of-sequence).\"\"\"
+            name, seq_len, vocab_size = "chain", 6, 5
+
+            def sample(self, rng):              return tuple(int(op) for op in rng.integers(4, size=6))
+            def to_tokens(self, arch):          return tuple(op + 1 for op in arch)
+            def from_tokens(self, tokens):      return tuple(t - 1 for t in tokens)
+            def token_mask(self, prefix):       return np.arange(5) > 0
+            def parse(self, text):              return tuple(int(op) for op in text.split("-"))
+            def format(self, arch):             return "-".join(map(str, arch))
+            def canonical(self, arch):          return arch
+            def equivalents(self, arch):        return [arch]
+            def mutate(self, arch, rng):
+                layer = int(rng.integers(6))
+                return arch[:layer] + ((arch[layer] + int(rng.integers(1, 4))) % 4,) + arch[layer + 1:]
+
+        nao.register_space(Chain())
+
+    Who calls what: ``sample`` (random archs: seeds, random search, fills), ``mutate`` (evolution, local
+    moves) and ``canonical`` (every new arch is checked against the history by it) take the strategy's
+    ``rng``, so they must draw from it alone; ``to_tokens`` / ``from_tokens`` / ``token_mask`` are the
+    controller's view (decoding follows ``token_mask`` token by token, so every decoded sequence must
+    parse); ``equivalents`` feeds the controller's augmentation at every fit; ``parse`` / ``format``
+    read and write every file (history, results, configs), so ``parse(format(a)) == a``. An arch is any
+    hashable value; it must survive ``format`` then ``parse`` in another process (a Ray worker).
     """
 
     name: str
