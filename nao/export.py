@@ -681,6 +681,8 @@ def export_network(space: SearchSpace | str, arch: Arch | str, out: str | Path, 
     out = Path(out)
     if out.suffix != ".py":
         raise ExportError(f"{out}: the exported network is a Python file; give a name ending in .py")
+    if not out.stem.isidentifier():
+        raise ExportError(f"{out}: {out.stem!r} cannot be imported as a Python module; use letters, digits and _")
     options = network_options(space, options)
     model = build_network(space, arch, **options)
     weights = None

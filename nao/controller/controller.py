@@ -34,10 +34,10 @@ class ControllerConfig:
     hidden_dim: int = 96
     mlp_layers: int = 3
     mlp_dim: int = 200
-    dropout: float = 0.0  # encoder and MLP; 0.1 costs ~0.03 Kendall tau on NB201 (README, Benchmarks)
+    dropout: float = 0.0  # encoder and MLP; 0.1 costs ~0.03 Kendall tau on NB201 (docs/benchmarks.md)
     trade_off: float = 0.8  # lambda in  lambda * MSE + (1 - lambda) * NLL
     target_transform: str = "rank"  # "rank" (normal quantiles of the ranks) or "zscore"; see TargetScaler
-    lr: float = 2e-3  # NAO uses 1e-3; 2e-3 ranks better on NB201 at the same cost (README)
+    lr: float = 2e-3  # NAO uses 1e-3; 2e-3 ranks better on NB201 at the same cost (docs/benchmarks.md)
     weight_decay: float = 1e-4
     batch_size: int = 100
     epochs: int = 1000
@@ -47,7 +47,7 @@ class ControllerConfig:
     predict_equivalents: bool = False  # predict() averages over up to max_equivalents equivalent sequences (slower)
     max_step: float = 2.0  # proposals move encoder outputs by up to this (RMS, on the unit sphere)
     n_steps: int = 20  # step sizes max_step/n_steps, 2*max_step/n_steps, ..., max_step
-    candidate_factor: float = 5.0  # decode up to factor * n new archs, keep the n best predicted (README)
+    candidate_factor: float = 5.0  # decode up to factor * n new archs, keep the n best predicted (docs/benchmarks.md)
     device: str = "auto"  # "auto" = CUDA when present, else CPU
 
     def __post_init__(self) -> None:

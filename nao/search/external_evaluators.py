@@ -122,12 +122,13 @@ class CommandFailed(RuntimeError):
 
 class CommandEvaluator(WorkdirEvaluator):
     """``evaluator.command`` run once per evaluation by ``/bin/sh`` from the directory nao was started in (so
-    ``python train.py`` means what it means on the command line), with ``{arch}``, ``{workdir}`` (the evaluation's
-    own fresh directory, for its outputs) and ``{seed}`` replaced by the values quoted for the shell (so any arch text reaches the program
-    as one argument, never as shell syntax) and also given as ``NAO_ARCH``, ``NAO_WORKDIR``, ``NAO_SEED`` in
-    its environment. Its last line of stdout is a JSON object of metrics; stdout and stderr are kept in
-    ``stdout.log`` and ``stderr.log`` in the working directory. The command runs in its own process group,
-    killed whole on a timeout or when the search is interrupted (in a Ray worker through ``interrupt``)."""
+    ``python train.py`` means what it means on the command line), with ``{arch}``, ``{workdir}`` (the
+    evaluation's own fresh directory, for its outputs) and ``{seed}`` replaced by the values quoted for the shell
+    (any arch text reaches the program as one argument, never as shell syntax) and also given as ``NAO_ARCH``,
+    ``NAO_WORKDIR``, ``NAO_SEED`` in its environment. Its last line of stdout is a JSON object of metrics; stdout
+    and stderr are kept in ``stdout.log`` and ``stderr.log`` in the working directory. The command runs in its own
+    process group, killed whole on a timeout or when the search is interrupted (in a Ray worker through
+    ``interrupt``)."""
 
     def __init__(self, space: SearchSpace, config: CommandConfig, *, seed: int, device: str,
                  run_path: Path | None) -> None:
