@@ -7,6 +7,7 @@ from collections.abc import Callable
 from nao.errors import UnknownSpaceError
 from nao.spaces.base import SOS, Arch, SearchSpace
 from nao.spaces.cell import CellSpace
+from nao.spaces.darts import DartsSpace
 from nao.spaces.nb201 import NB201Space
 from nao.spaces.recurrent import RecurrentSpace
 
@@ -15,6 +16,7 @@ _REGISTRY: dict[str, Callable[[], SearchSpace]] = {
     "nao-cnn": lambda: CellSpace.small(),
     "nao-cnn-large": lambda: CellSpace.large(),
     "nao-rnn": RecurrentSpace,
+    "darts": DartsSpace,
 }
 _INSTANCES: dict[str, SearchSpace] = {}
 
@@ -41,5 +43,5 @@ def list_spaces() -> list[str]:
     return sorted(_REGISTRY)
 
 
-__all__ = ["SOS", "Arch", "CellSpace", "NB201Space", "RecurrentSpace", "SearchSpace",
+__all__ = ["SOS", "Arch", "CellSpace", "DartsSpace", "NB201Space", "RecurrentSpace", "SearchSpace",
            "get_space", "list_spaces", "register_space"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import numpy as np
+
+from nao.errors import ArchError
 from nao.spaces.base import CellGraph, parse_int_list
 from nao.spaces.slots import SlotSpace
 
@@ -22,15 +25,28 @@ class CellSpace(SlotSpace):
     The encoder reads and the decoder writes one node (two branches, 4 tokens) per LSTM step
     (``group_size = 4``); the original reads a branch per step, but a node per step trains 1.5x
     faster and reconstructs better (scripts/bench_controller_speed.py, README).
+
+    Family parameters: ``n_nodes`` and ``ops``; ``distinct_inputs`` (a node's two branches must read
+    different inputs, as in DARTS; the grammar then depends on the prefix, so :meth:`position_masks`
+    is ``None`` and :meth:`token_mask` excludes the first branch's input from the second's); ``output``
+    (``"loose_ends"``: the cell concatenates the states no node reads, as in NAO; ``"all_nodes"``: it
+    concatenates every node, as in DARTS). Subclasses change the text form (``DartsSpace``).
     """
 
-    def __init__(self, *, name: str, ops: tuple[str, ...], n_nodes: int = 5):
+    OUTPUTS = ("loose_ends", "all_nodes")
+
+    def __init__(self, *, name: str, ops: tuple[str, ...], n_nodes: int = 5, distinct_inputs: bool = False,
+                 output: str = "loose_ends"):
         if n_nodes < 1:
             raise ValueError(f"n_nodes must be at least 1, got {n_nodes}")
         if not ops or len(set(ops)) != len(ops):
             raise ValueError(f"ops must be non-empty and distinct, got {ops!r}")
+        if output not in self.OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(self.OUTPUTS)}, got {output!r}")
         self.op_names = tuple(ops)
         self.n_nodes = n_nodes
+        self.distinct_inputs = distinct_inputs
+        self.output = output
         sizes, offsets = [], []
         for _cell in range(2):
             for j in range(n_nodes):
@@ -58,12 +74,72 @@ class CellSpace(SlotSpace):
             ),
         )
 
-    def slot_name(self, position: int) -> str:
+    def node_name(self, position: int) -> str:
+        """The node that position ``position`` of an arch belongs to, for error messages."""
         cell = ("normal", "reduction")[position // (4 * self.n_nodes)]
-        node = position % (4 * self.n_nodes) // 4
+        return f"{cell} cell node {position % (4 * self.n_nodes) // 4}"
+
+    def slot_name(self, position: int) -> str:
         branch = "ab"[position % 4 // 2]
         field = ("input", "op")[position % 2]
-        return f"{cell} cell node {node} {field} {branch}"
+        return f"{self.node_name(position)} {field} {branch}"
+
+    # ------------------------------------------------------------------ distinct inputs (DARTS)
+    def check(self, arch: Sequence[int]) -> tuple[int, ...]:
+        """Ranges as in :class:`SlotSpace`; with ``distinct_inputs``, also two different inputs per node."""
+        values = super().check(arch)
+        if self.distinct_inputs:
+            for k in range(0, self.seq_len, 4):
+                if values[k] == values[k + 2]:
+                    raise ArchError(f"{self.name}: {self.node_name(k)} takes input {values[k]} twice, "
+                                    "its two inputs must differ")
+        return values
+
+    def from_tokens(self, tokens: Sequence[int]) -> tuple[int, ...]:
+        values = super().from_tokens(tokens)
+        if self.distinct_inputs:
+            for k in range(0, self.seq_len, 4):
+                if values[k] == values[k + 2]:
+                    raise ArchError(f"{self.name}: tokens at positions {k} and {k + 2} ({self.node_name(k)}) "
+                                    f"are both input {values[k]}, its two inputs must differ")
+        return values
+
+    def position_masks(self) -> np.ndarray | None:
+        """The per-position table, or ``None`` with ``distinct_inputs`` (the grammar reads the prefix)."""
+        return None if self.distinct_inputs else super().position_masks()
+
+    def token_mask(self, prefix: Sequence[int]) -> np.ndarray:
+        """The position's tokens; a second branch's input may not repeat the first's (``distinct_inputs``)."""
+        mask = super().token_mask(prefix)
+        t = len(prefix)
+        if self.distinct_inputs and t % 4 == 2 and 0 <= prefix[t - 2] < self.vocab_size:
+            mask[prefix[t - 2]] = False
+        return mask
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """Uniform over valid archs: each second input is uniform over the inputs the first did not take."""
+        if not self.distinct_inputs:
+            return super().sample(rng)
+        second = np.arange(self.seq_len) % 4 == 2
+        values = rng.integers(0, self._sizes - second)
+        values[second] += values[second] >= values[np.flatnonzero(second) - 2]
+        return tuple(int(v) for v in values)
+
+    def mutate(self, arch: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
+        """One op or one input changed to another valid value (uniform position, then uniform value)."""
+        if not self.distinct_inputs:
+            return super().mutate(arch, rng)
+        values = list(self.check(arch))
+        # With distinct inputs an input has size - 2 alternatives (not itself, not its sibling's input).
+        alternatives = self._sizes - 1 - (np.arange(self.seq_len) % 2 == 0)
+        changeable = np.flatnonzero(alternatives > 0)
+        if changeable.size == 0:
+            raise ArchError(f"{self.name}: the space has a single arch, nothing to mutate")
+        t = int(rng.choice(changeable))
+        taken = {values[t]} | ({values[t ^ 2]} if t % 2 == 0 else set())
+        options = [v for v in range(int(self._sizes[t])) if v not in taken]
+        values[t] = options[int(rng.integers(len(options)))]
+        return tuple(values)
 
     def parse(self, text: str) -> tuple[int, ...]:
         return self.check(parse_int_list(text, self.seq_len, self.name))
@@ -99,13 +175,17 @@ class CellSpace(SlotSpace):
         used = {source for node in cell for source, _ in node}
         return [k for k in range(len(cell) + 2) if k not in used]
 
+    def output_states(self, cell: Cell) -> list[int]:
+        """The states the cell's output concatenates: the loose ends, or every node (``output``)."""
+        return self.loose_ends(cell) if self.output == "loose_ends" else list(range(2, len(cell) + 2))
+
     def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
-        """Normal and reduction cell; the output concatenates the loose ends."""
+        """Normal and reduction cell; the output concatenates :meth:`output_states`."""
         out = self.n_nodes + 2
         graphs = []
         for title, cell in zip(("normal cell", "reduction cell"), self.cells(arch), strict=True):
             edges = [(src, j + 2, self.op_names[op]) for j, node in enumerate(cell) for src, op in node]
-            edges += [(k, out, "") for k in self.loose_ends(cell)]
+            edges += [(k, out, "") for k in self.output_states(cell)]
             nodes = ("c[k-2]", "c[k-1]", *(str(j) for j in range(self.n_nodes)), "concat")
             graphs.append(CellGraph(title=title, nodes=nodes, edges=tuple(edges)))
         return graphs

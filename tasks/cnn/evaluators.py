@@ -20,6 +20,7 @@ from nao.search.evaluators import SharedWeightsEvaluator, TaskEvaluator
 from nao.spaces.base import Arch
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
+from nao.tasks.cnn.ops import OPS
 from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, model_input, to_device
 from nao.tasks.images import ImageData, load_images
 from nao.torchutils import seeded_init
@@ -41,6 +42,15 @@ class ImageTaskConfig:
 SAMPLING = ("uniform", "params")
 
 
+def check_trainable(space: CellSpace) -> None:
+    """``ConfigError`` for a cell space whose networks this task cannot build: ops without a module here, or a
+    cell output other than the concatenation of its loose ends (``darts`` concatenates every node)."""
+    missing = [name for name in space.op_names if name not in OPS]
+    if missing or space.output != "loose_ends":
+        what = f"ops {', '.join(missing)}" if missing else f"output {space.output!r}"
+        raise ConfigError(f"space: the CNN task cannot build {space.name} cells yet ({what})")
+
+
 class _ImageEvaluator(TaskEvaluator):
     """What both evaluators share: the data and the metric."""
 
@@ -50,6 +60,7 @@ class _ImageEvaluator(TaskEvaluator):
     TaskConfig = ImageTaskConfig
 
     def __init__(self, space: CellSpace, config, *, seed: int, device: str, run_path: Path | None):
+        check_trainable(space)
         super().__init__(space, config, seed=seed, device=device, run_path=run_path)
         self._data: ImageData | None = None
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from nao.config import ConfigError
 from nao.spaces.cell import CellSpace
+from nao.tasks.cnn.evaluators import check_trainable
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig
 from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer
 from nao.tasks.images import load_images
@@ -37,6 +38,7 @@ class CNNFinalTraining(FinalTraining):
     def build_trainer(self, config: FinalConfig, space: CellSpace, arch) -> Trainer:
         if not isinstance(space, CellSpace):
             raise ConfigError(f"space: {config.space} is not a CNN cell space")
+        check_trainable(space)
         d = config.data
         data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=config.seed, download=d.download)
         model = seeded_init(lambda: ChildNetwork(space, arch, in_channels=data.shape[0], n_classes=data.n_classes,
