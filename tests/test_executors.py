@@ -113,7 +113,7 @@ def test_a_search_whose_first_evaluations_all_fail_stops_with_the_error(tmp_path
 
 
 def test_executor_settings_are_checked_and_may_change_on_resume(tmp_path):
-    with pytest.raises(ConfigError, match="executor: unknown 'dask'"):
+    with pytest.raises(ConfigError, match="executor: must be one of serial, ray, got 'dask'"):
         search(tmp_path / "bad", executor="dask")
     search(tmp_path / "run", budget=4)
     config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in settings(budget=6, retries=0).items()]
