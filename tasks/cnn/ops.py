@@ -31,7 +31,24 @@ class ReLUConvBN(nn.Sequential):
 def conv(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
          groups: int = 1) -> nn.Conv2d:
     size = (kernel, kernel) if isinstance(kernel, int) else kernel
+    if size == (1, 1) and stride not in (1, (1, 1)) and groups == 1:
+        return StridedConv1x1(c_in, c_out, stride)
     return nn.Conv2d(c_in, c_out, size, stride, padding=(size[0] // 2, size[1] // 2), groups=groups, bias=False)
+
+
+class StridedConv1x1(nn.Conv2d):
+    """A strided 1x1 convolution run as a subsample and a stride-1 1x1 convolution: the same result.
+
+    torch 2.13's oneDNN weight gradient of a strided 1x1 conv on channels-last CPU input with 2-6 input
+    channels (jit_avx2_1x1_convolution_bwd_weights) writes past its buffer: heap corruption, or losses that
+    differ run to run (found with valgrind in the supernet's FactorizedReduce; stride 1 is clean).
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int | tuple[int, int]):
+        super().__init__(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x[:, :, ::self.stride[0], ::self.stride[1]], self.weight)
 
 
 class SepConv(nn.Sequential):
@@ -51,8 +68,8 @@ class FactorizedReduce(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stats: bool):
         super().__init__()
-        self.conv_a = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_b = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
+        self.conv_a = StridedConv1x1(c_in, c_out // 2, 2)
+        self.conv_b = StridedConv1x1(c_in, c_out - c_out // 2, 2)
         self.bn = batch_norm(c_out, stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
