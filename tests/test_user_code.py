@@ -109,11 +109,12 @@ def local_ray():
 
 
 @pytest.mark.parametrize("strategy", ["nao", "random", "evolution"])
-def test_ray_workers_load_the_plugins_and_decide_as_a_serial_run(strategy, tmp_path, local_ray):
-    serial = run_search(load_config(None, [f"{k}={json.dumps(v)}" for k, v in chain_settings(strategy).items()]),
-                        tmp_path / "serial", progress=False)
-    on_ray = run_search(load_config(None, [f"{k}={json.dumps(v)}" for k, v in chain_settings(
-        strategy, executor="ray", workers=2).items()]), tmp_path / "ray", progress=False)
+def test_ray_workers_load_the_plugins_and_decide_as_a_serial_run(strategy, tmp_path, local_ray, capsys):
+    config = write_config(tmp_path / "chain.yaml", chain_settings(strategy))
+    assert main(["search", str(config), "--out", str(tmp_path / "serial")]) == 0
+    serial = last_json(capsys.readouterr().out)
+    assert main(["search", str(config), "executor=ray", "workers=2", "--out", str(tmp_path / "ray")]) == 0
+    on_ray = last_json(capsys.readouterr().out)
     assert on_ray | {"run_dir": ""} == serial | {"run_dir": ""}
     in_batch_order = sorted(history(tmp_path / "ray"), key=lambda r: (r["stage"], r["index"]))
     assert in_batch_order == history(tmp_path / "serial")
