@@ -167,7 +167,20 @@ DROPOUT = $dropout  # before the classifier
 def conv(c_in, c_out, kernel, stride=1, groups=1):
     """A convolution without bias, padded so that stride 1 keeps the size and stride 2 halves it (rounding up)."""
     size = (kernel, kernel) if isinstance(kernel, int) else kernel
+    if size == (1, 1) and stride not in (1, (1, 1)) and groups == 1:
+        return StridedConv1x1(c_in, c_out, stride)
     return nn.Conv2d(c_in, c_out, size, stride, padding=(size[0] // 2, size[1] // 2), groups=groups, bias=False)
+
+
+class StridedConv1x1(nn.Conv2d):
+    """A strided 1x1 convolution computed as a subsample, then a stride-1 1x1 convolution (the same result): torch
+    2.13's CPU kernel for the strided one corrupts memory in training on small channels-last inputs."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x):
+        return F.conv2d(x[:, :, ::self.stride[0], ::self.stride[1]], self.weight)
 
 
 def relu_conv_bn(convs, channels):
@@ -180,8 +193,8 @@ class FactorizedReduce(nn.Module):
 
     def __init__(self, c_in, c_out):
         super().__init__()
-        self.conv_a = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_b = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
+        self.conv_a = StridedConv1x1(c_in, c_out // 2, 2)
+        self.conv_b = StridedConv1x1(c_in, c_out - c_out // 2, 2)
         self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x):

@@ -138,7 +138,7 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(None, ["nao.epoch=3"])
     with pytest.raises(UserError, match="budget: expected int"):
         load_config(None, ["budget=many"])
-    with pytest.raises(UserError, match="strategy: unknown 'bayes'"):
+    with pytest.raises(UserError, match="strategy: unknown strategy 'bayes'"):
         load_config(None, ["strategy=bayes"])
     for key, value, least in [("workers", 0, 1), ("retries", -1, 0), ("budget", 0, 1), ("evolution.batch", 0, 1)]:
         with pytest.raises(UserError, match=rf"^{key}: must be at least {least}, got {value}$"):
@@ -165,9 +165,11 @@ def test_cli_search_prints_the_summary_and_refuses_a_second_run_into_the_same_di
 
 
 def test_a_run_saved_before_a_config_key_existed_resumes_with_its_default(tmp_path):
+    """Also a run saved when every evaluator key was saved whatever its type (``path: null``, ``task: {}``)."""
     run_search(synthetic_config("random", budget=5), tmp_path / "run", progress=False)
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    del saved["evaluator"]["task"]
+    del saved["plugins"]
+    saved["evaluator"] |= {"path": None, "task": {}}
     (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
     assert run_search(synthetic_config("random", budget=6), tmp_path / "run", resume=True,
                       progress=False)["evaluated"] == 6
