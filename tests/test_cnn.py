@@ -18,7 +18,7 @@ from nao.search.evaluators import make_evaluator
 from nao.search.rundir import RunDir
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
-from nao.tasks.cnn.ops import OPS, make_op
+from nao.tasks.cnn.ops import OPS, FactorizedReduce, make_op
 from nao.tasks.cnn.train import TrainConfig, Trainer
 from nao.tasks.images import load_images
 from nao.torchutils import seeded_init
@@ -56,6 +56,21 @@ def test_every_op_keeps_the_shape_or_halves_it_rounding_up(name, size):
     x = torch.randn(2, 4, size, size)
     assert make_op(name, 4, 1)(x).shape == (2, 4, size, size)
     assert make_op(name, 4, 2)(x).shape == (2, 4, (size + 1) // 2, (size + 1) // 2)
+
+
+def test_a_factorized_reduction_of_few_channels_has_the_same_gradient_channels_last():
+    """torch 2.13's oneDNN strided 1x1 conv weight gradient, channels-last with 2-6 input channels, wrote past
+    its buffer: an abort with 1 thread, a wrong gradient with 2 (ops.StridedConv1x1)."""
+    torch.manual_seed(0)
+    reduce, x, r = FactorizedReduce(4, 8, stats=False), torch.randn(16, 4, 8, 8), torch.randn(16, 8, 4, 4)
+    grads = []
+    for layout in (torch.contiguous_format, torch.channels_last, torch.channels_last):
+        reduce.to(memory_format=layout).zero_grad()
+        (reduce(x.contiguous(memory_format=layout)) * r).sum().backward()
+        grads.append([p.grad.clone() for p in reduce.parameters()])
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
 
 
 def test_a_fixed_cell_outputs_its_loose_ends_and_the_network_its_logits():
