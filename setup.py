@@ -18,8 +18,10 @@ EXTRAS = {
     "viz": ["matplotlib>=3.5"],
     "wandb": ["wandb>=0.15"],
     "ray": ["ray>=2.9"],
+    "nb301": ["onnxruntime>=1.16"],  # the NAS-Bench-301 surrogate evaluator
 }
-EXTRAS["dev"] = ["pytest>=7", "ruff>=0.4", "scipy>=1.9", *sorted({dep for deps in EXTRAS.values() for dep in deps})]
+EXTRAS["dev"] = ["pytest>=7", "ruff>=0.4", "scipy>=1.9", "xgboost>=2",  # xgboost: the predictor benchmark only
+                 *sorted({dep for deps in EXTRAS.values() for dep in deps})]
 
 setup(
     name="nao-search",

@@ -156,5 +156,6 @@ def _register_builtins() -> None:
     import nao.search.evaluators
     import nao.search.external_evaluators
     import nao.search.strategies
+    import nao.search.surrogates
     import nao.tasks.cnn
     import nao.tasks.rnn  # noqa: F401 - imported for their registrations

@@ -3,7 +3,8 @@
     nao search docs/examples/chain_command.yaml --out runs/chain-command
 
 nao runs it once per arch, from the directory nao was started in, with a fresh working directory of its own for
-outputs ({workdir} in the command, $NAO_WORKDIR), and reads the metrics from the last line of its stdout. Here the same formula as chain_evaluate.py stands in for training.
+outputs ({workdir} in the command, $NAO_WORKDIR), and reads the metrics from the last line of its stdout.
+Here the same formula as chain_evaluate.py stands in for training.
 """
 
 import argparse
