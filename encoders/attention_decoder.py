@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -65,6 +66,28 @@ class AttentionDecoder(nn.Module):
     @torch.no_grad()
     def greedy(self, embedding: torch.Tensor, memory: torch.Tensor, mask_fn: MaskFn, sos: int = 0) -> torch.Tensor:
         """Batched greedy decoding; only tokens allowed by ``mask_fn`` are emitted. -> (B, T) long."""
+        return self._decode(embedding, memory, mask_fn, lambda logits: logits.argmax(dim=-1), sos)
+
+    @torch.no_grad()
+    def sample(self, embedding: torch.Tensor, memory: torch.Tensor, mask_fn: MaskFn, *,
+               generator: torch.Generator | None = None, sos: int = 0) -> torch.Tensor:
+        """Batched sampling from the masked softmax (a policy's actions). -> (B, T) long."""
+        def draw(logits: torch.Tensor) -> torch.Tensor:
+            return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+        return self._decode(embedding, memory, mask_fn, draw, sos)
+
+    def log_probs(self, tokens: torch.Tensor, embedding: torch.Tensor, memory: torch.Tensor,
+                  mask_fn: MaskFn) -> tuple[torch.Tensor, torch.Tensor]:
+        """Under the masked softmax, each token's log-probability and each step's entropy, both (B, T)."""
+        logits = self(tokens, embedding, memory)  # (B, T, V)
+        allowed = torch.stack([mask_fn(tokens[:, :t]) for t in range(tokens.shape[1])], dim=1)
+        log_p = logits.masked_fill(~allowed, float("-inf")).log_softmax(dim=-1)
+        entropy = -(log_p.exp() * log_p.masked_fill(~allowed, 0.0)).sum(dim=-1)
+        return log_p.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy
+
+    def _decode(self, embedding: torch.Tensor, memory: torch.Tensor, mask_fn: MaskFn,
+                pick: Callable[[torch.Tensor], torch.Tensor], sos: int) -> torch.Tensor:
+        """Step through time; ``pick`` chooses each token from its masked logits (B, V)."""
         batch, group = embedding.shape[0], self.group_size
         state = self._initial_state(embedding)
         previous = torch.full((batch, group), sos, dtype=torch.long, device=embedding.device)
@@ -75,6 +98,19 @@ class AttentionDecoder(nn.Module):
             for g in range(group):
                 t = start + g
                 allowed = mask_fn(decoded[:, :t])
-                decoded[:, t] = logits[:, g].masked_fill(~allowed, float("-inf")).argmax(dim=-1)
+                decoded[:, t] = pick(logits[:, g].masked_fill(~allowed, float("-inf")))
             previous = decoded[:, start:start + group]
         return decoded
+
+
+def grammar_mask_fn(space, device: torch.device | str) -> MaskFn:
+    """A search space's grammar (``position_masks``, else ``token_mask`` per row) as a batched mask function."""
+    masks = space.position_masks()
+    if masks is not None:
+        table = torch.tensor(masks, dtype=torch.bool, device=device)  # (T, V)
+        return lambda prefix: table[prefix.shape[1]].expand(prefix.shape[0], -1)
+
+    def per_row(prefix: torch.Tensor) -> torch.Tensor:
+        rows = [space.token_mask(p) for p in prefix.tolist()]
+        return torch.tensor(np.asarray(rows, dtype=bool), device=device)
+    return per_row

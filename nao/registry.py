@@ -155,6 +155,8 @@ def _register_builtins() -> None:
     _BUILTINS_REGISTERED = True
     import nao.search.evaluators
     import nao.search.external_evaluators
+    import nao.search.local_search
+    import nao.search.reinforce
     import nao.search.strategies
     import nao.search.surrogates
     import nao.tasks.cnn

@@ -16,6 +16,7 @@ from nao.config import ConfigValueError, at_least, one_of
 from nao.controller.model import EncoderPredictorDecoder
 from nao.controller.proposals import Proposal, propose
 from nao.controller.targets import TRANSFORMS, TargetScaler
+from nao.encoders.attention_decoder import grammar_mask_fn
 from nao.errors import ModelDirError, ScoreError
 from nao.spaces import get_space
 from nao.spaces.base import Arch, SearchSpace
@@ -201,15 +202,7 @@ class Controller:
 
     def mask_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The space's grammar as a batched mask function for the decoder."""
-        masks = self.space.position_masks()
-        if masks is not None:
-            table = torch.tensor(masks, dtype=torch.bool, device=self.device)  # (T, V)
-            return lambda prefix: table[prefix.shape[1]].expand(prefix.shape[0], -1)
-
-        def per_row(prefix: torch.Tensor) -> torch.Tensor:
-            rows = [self.space.token_mask(p) for p in prefix.tolist()]
-            return torch.tensor(np.asarray(rows, dtype=bool), device=self.device)
-        return per_row
+        return grammar_mask_fn(self.space, self.device)
 
     def propose(self, archs: Iterable[Arch | str], scores: Sequence[float], *, n: int = 100,
                 top_k: int = 100) -> list[Proposal]:

@@ -58,12 +58,12 @@ class SearchSpace(ABC):
 
         nao.register_space(Chain())
 
-    Who calls what: ``sample`` (random archs: seeds, random search, fills), ``mutate`` (evolution, local
-    moves) and ``canonical`` (every new arch is checked against the history by it) take the strategy's
-    ``rng``, so they must draw from it alone; ``to_tokens`` / ``from_tokens`` / ``token_mask`` are the
-    controller's view (decoding follows ``token_mask`` token by token, so every decoded sequence must
-    parse); ``equivalents`` feeds the controller's augmentation at every fit; ``parse`` / ``format``
-    read and write every file (history, results, configs), so ``parse(format(a)) == a``. An arch is any
+    Who calls what: ``sample`` (random archs: seeds, random search, fills), ``mutate`` (evolution, BANANAS'
+    candidates; local search when the space has no ``neighbours``) and ``canonical`` (every new arch is checked
+    against the history by it) take the strategy's ``rng``, so they must draw from it alone; ``to_tokens`` /
+    ``from_tokens`` / ``token_mask`` are the controller's view (decoding follows ``token_mask`` token by token, so
+    every decoded sequence must parse); ``equivalents`` feeds the controller's augmentation at every fit; ``parse``
+    / ``format`` read and write every file (history, results, configs), so ``parse(format(a)) == a``. An arch is any
     hashable value; it must survive ``format`` then ``parse`` in another process (a Ray worker).
     """
 
@@ -107,6 +107,11 @@ class SearchSpace(ABC):
     @abstractmethod
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """A different arch one local change away from ``arch``."""
+
+    def neighbours(self, arch: Arch) -> list[Arch] | None:
+        """Every arch one :meth:`mutate` step away from ``arch`` (local search's neighbourhood), or ``None``
+        when the space cannot list them: strategies then collect distinct mutations instead."""
+        return None
 
     def position_masks(self) -> np.ndarray | None:
         """``(seq_len, vocab_size)`` masks when the grammar depends only on the position.

@@ -141,6 +141,14 @@ class CellSpace(SlotSpace):
         values[t] = options[int(rng.integers(len(options)))]
         return tuple(values)
 
+    def neighbours(self, arch: Sequence[int]) -> list[tuple[int, ...]]:
+        """One op or one input changed, every way; with ``distinct_inputs`` an input never takes its sibling's."""
+        if not self.distinct_inputs:
+            return super().neighbours(arch)
+        values = self.check(arch)
+        return [(*values[:t], v, *values[t + 1:]) for t, size in enumerate(self._sizes) for v in range(int(size))
+                if v != values[t] and not (t % 2 == 0 and v == values[t ^ 2])]
+
     def parse(self, text: str) -> tuple[int, ...]:
         return self.check(parse_int_list(text, self.seq_len, self.name))
 

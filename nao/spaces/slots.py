@@ -90,6 +90,12 @@ class SlotSpace(SearchSpace):
             raise ArchError(f"{self.name}: a prefix of {len(prefix)} tokens leaves nothing to decode")
         return self._masks[len(prefix)].copy()
 
+    def neighbours(self, arch: Sequence[int]) -> list[tuple[int, ...]]:
+        """``arch`` with one position changed to another valid value, every way (what ``mutate`` draws from)."""
+        values = self.check(arch)
+        return [(*values[:t], v, *values[t + 1:]) for t, size in enumerate(self._sizes)
+                for v in range(int(size)) if v != values[t]]
+
     def mutate(self, arch: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
         """``arch`` with one position changed to a different valid value (uniformly chosen)."""
         values = list(self.check(arch))
