@@ -153,6 +153,7 @@ def _register_builtins() -> None:
     if _BUILTINS_REGISTERED:
         return
     _BUILTINS_REGISTERED = True
+    import nao.search.bananas
     import nao.search.evaluators
     import nao.search.external_evaluators
     import nao.search.local_search
