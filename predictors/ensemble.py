@@ -92,7 +92,7 @@ class EnsemblePredictor:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        return float(loss)
+        return loss.item()
 
     @torch.no_grad()
     def predict(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:

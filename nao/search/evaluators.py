@@ -123,7 +123,9 @@ class TableConfig(EvaluatorConfig):
 
 
 class TableEvaluator(StaticEvaluator):
-    """A results file used as a benchmark: evaluating an arch is a lookup."""
+    """A results file used as a benchmark: evaluating an arch is a lookup, of the arch itself or, when the table
+    does not hold it, of the first row equivalent to it (same canonical form): a table may keep one
+    representative per network, as NAS-Bench-101 does."""
 
     def __init__(self, space: SearchSpace, config: TableConfig, **_) -> None:
         if not config.path:
@@ -139,9 +141,16 @@ class TableEvaluator(StaticEvaluator):
             for i, (arch, score) in enumerate(zip(results.archs, results.scores, strict=True))
         }
         self._archs = list(self._rows)
+        self.space = space
+        self._representative: dict = {}
+        for arch in self._archs:
+            self._representative.setdefault(space.canonical(arch), arch)
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
-        return dict(self._rows[arch])
+        row = self._rows.get(arch) or self._rows.get(self._representative.get(self.space.canonical(arch)))
+        if row is None:
+            raise KeyError(f"{self.space.format(arch)} is not in the table, nor is any arch equivalent to it")
+        return dict(row)
 
     def candidates(self) -> list[Arch]:
         return self._archs

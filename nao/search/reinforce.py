@@ -138,7 +138,7 @@ class ReinforceStrategy(Strategy):
         for r in rewards:
             self.variance = decay * self.variance + (1 - decay) * (r - self.baseline) ** 2
             self.baseline = decay * self.baseline + (1 - decay) * float(r)
-        self.last_update = {"policy_entropy": float(entropy.mean()), "baseline": float(self.baseline),
+        self.last_update = {"policy_entropy": entropy.mean().item(), "baseline": float(self.baseline),
                             "mean_advantage": float(advantage.mean())}
 
     def _sample_new(self, wanted: int, seen: set) -> list[Candidate]:

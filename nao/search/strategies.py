@@ -100,7 +100,7 @@ class Strategy(ABC):
         self.run_path = context.run_path
         self.iteration = 0
         self._pool = list(context.candidates) if context.candidates is not None else None
-        self._pool_set = set(self._pool) if self._pool is not None else None
+        self._pool_keys = {self.space.canonical(a) for a in self._pool} if self._pool is not None else None
 
     @abstractmethod
     def next_batch(self, history: Sequence[Evaluated], remaining: int,
@@ -146,7 +146,9 @@ class Strategy(ABC):
         return {self.space.canonical(h.arch) for h in history} | {self.space.canonical(a) for a in failed}
 
     def evaluable(self, arch: Arch) -> bool:
-        return self._pool_set is None or arch in self._pool_set
+        """Whether the evaluator can score ``arch``: any arch, or one equivalent to a candidate (a table may hold
+        one representative per network, as NAS-Bench-101 does; another representative is that network)."""
+        return self._pool_keys is None or self.space.canonical(arch) in self._pool_keys
 
     def better(self, scores: np.ndarray) -> np.ndarray:
         """Scores oriented so that higher is better."""

@@ -1,0 +1,195 @@
+"""The baseline strategies (local search, BANANAS, REINFORCE) and tables that hold one arch per network."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_results_csv
+
+import nao
+from nao.predictors.ensemble import EnsembleConfig, EnsemblePredictor
+from nao.search import load_config, run_search
+from nao.search.evaluators import StaticEvaluator, make_evaluator, parse_evaluator_config
+from nao.search.reinforce import Policy
+from nao.search.rundir import RunDir
+from nao.spaces import CellSpace, get_space
+from nao.tasks.synthetic import SyntheticBenchmark
+
+FAST = {"bananas.ensemble": json.dumps({"epochs": 20, "layers": 3}), "bananas.initial": 6, "bananas.batch": 4,
+        "reinforce.batch": 4, "local.initial": 2}
+NEW_STRATEGIES = ("local", "bananas", "reinforce")
+
+
+def config(strategy: str, *, seed: int = 0, budget: int = 24, **extra):
+    settings = {"evaluator.type": "synthetic", "strategy": strategy, "seed": seed, "budget": budget} | FAST | extra
+    return load_config(None, [f"{k}={v}" for k, v in settings.items()])
+
+
+def history(path) -> list[dict]:
+    return [{k: v for k, v in asdict(r).items() if k != "seconds"} for r in RunDir(path).read_history()]
+
+
+@pytest.mark.parametrize("strategy", NEW_STRATEGIES)
+def test_each_spends_the_budget_on_distinct_archs_and_reports_the_best(strategy, tmp_path):
+    space = get_space("nb201")
+    summary = run_search(config(strategy), tmp_path / "run", progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    assert summary["evaluated"] == len(records) == 24
+    assert len({space.canonical(space.parse(r.arch)) for r in records}) == 24
+    assert summary["best_metric"] == max(r.metrics["score"] for r in records)
+
+
+class CrashAfter(StaticEvaluator):
+    """The synthetic benchmark, but the process 'dies' (KeyboardInterrupt) at evaluation number ``crash_at``."""
+
+    metric, report_metric, minimize = "score", None, False
+    crash_at: int | None = None
+
+    def __init__(self, space, config, **_) -> None:
+        self.benchmark, self.count = SyntheticBenchmark(space), 0
+
+    def evaluate(self, arch) -> dict[str, float]:
+        self.count += 1
+        if self.count == type(self).crash_at:
+            raise KeyboardInterrupt
+        return {"score": self.benchmark.score(arch)}
+
+    def candidates(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("strategy", NEW_STRATEGIES)
+def test_a_run_cut_mid_batch_resumes_to_where_the_uninterrupted_run_ends(strategy, tmp_path, monkeypatch):
+    nao.register_evaluator("crash-after", CrashAfter, config=nao.EvaluatorConfig, overwrite=True)
+    straight = run_search(config(strategy, **{"evaluator.type": "crash-after"}), tmp_path / "straight",
+                          progress=False)
+    for crash_at in (9, 8):  # mid-batch twice: the second resume starts from a resumed run's state
+        monkeypatch.setattr(CrashAfter, "crash_at", crash_at)
+        with pytest.raises(KeyboardInterrupt):
+            run_search(config(strategy, **{"evaluator.type": "crash-after"}), tmp_path / "cut", resume=True,
+                       progress=False)
+    monkeypatch.setattr(CrashAfter, "crash_at", None)
+    resumed = run_search(config(strategy, **{"evaluator.type": "crash-after"}), tmp_path / "cut", resume=True,
+                         progress=False)
+    assert history(tmp_path / "cut") == history(tmp_path / "straight")
+    assert resumed["best_metric"] == straight["best_metric"]
+
+
+def test_local_search_evaluates_the_whole_neighbourhood_then_moves_to_its_best(tmp_path):
+    space = get_space("nb201")
+    run_search(config("local", budget=60, **{"local.initial": 1}), tmp_path / "run", progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    start = space.parse(records[0].arch)
+    first = [r for r in records if r.stage == 2]  # stage 1 is the random start
+    expected = {space.canonical(a) for a in space.neighbours(start)} - {space.canonical(start)}
+    assert {space.canonical(space.parse(r.arch)) for r in first} == expected
+    best = max(first, key=lambda r: r.metrics["score"])
+    if best.metrics["score"] > records[0].metrics["score"]:  # it moved: the next stage is the best's neighbourhood
+        second = {space.canonical(space.parse(r.arch)) for r in records if r.stage == 3}
+        around_best = {space.canonical(a) for a in space.neighbours(space.parse(best.arch))}
+        assert second and second <= around_best
+
+
+def test_local_search_with_a_neighbour_limit_samples_that_many(tmp_path):
+    run_search(config("local", budget=40, **{"local.neighbours": 5, "local.initial": 1}), tmp_path / "run",
+               progress=False)
+    per_stage = np.bincount([r.stage for r in RunDir(tmp_path / "run").read_history()])[1:]
+    assert per_stage[0] == 1 and (per_stage[1:-1] <= 5).all() and (per_stage[1:-1] > 0).all()
+
+
+def test_the_reinforce_policy_is_a_distribution_over_exactly_the_valid_archs():
+    """Summed over every arch of a tiny DARTS-like space (distinct inputs), the policy's probabilities are 1."""
+    space = CellSpace(name="tiny-distinct", ops=("a", "b"), n_nodes=2, distinct_inputs=True)
+    policy = Policy(space, hidden_dim=8)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.normal_()  # a far-from-uniform policy
+    archs = [a for a in itertools.product(*[range(int(s)) for s in space._sizes])
+             if all(a[k] != a[k + 2] for k in range(0, space.seq_len, 4))]
+    tokens = torch.tensor([space.to_tokens(a) for a in archs])
+    with torch.no_grad():
+        log_p, entropy = policy.log_probs(tokens)
+        sampled = policy.sample(200, torch.Generator().manual_seed(0))
+    assert float(log_p.exp().sum()) == pytest.approx(1.0, abs=1e-4)
+    assert (entropy > 0).all()
+    assert all(space.is_valid_tokens(row) for row in sampled.tolist())
+
+
+class HiddenTarget(StaticEvaluator):
+    """Score = share of positions equal to a hidden arch: a OneMax, optimum 1.0."""
+
+    metric, report_metric, minimize = "score", None, False
+
+    def __init__(self, space, config, **_) -> None:
+        self.target = np.array(space.sample(np.random.default_rng(1234)))
+
+    def evaluate(self, arch) -> dict[str, float]:
+        return {"score": float(np.mean(np.array(arch) == self.target))}
+
+    def candidates(self) -> None:
+        return None
+
+
+def test_the_model_based_baselines_beat_random_search_on_a_known_score_function(tmp_path):
+    """(Local search climbs one position per neighbourhood here: at 60 evaluations it is not ahead of random.)"""
+    nao.register_evaluator("hidden-target-2", HiddenTarget, config=nao.EvaluatorConfig, overwrite=True)
+    common = {"space": "nao-rnn", "evaluator.type": "hidden-target-2", "budget": 60}
+    found = {s: np.mean([run_search(config(s, seed=seed, **common), tmp_path / f"{s}{seed}", progress=False)
+                         ["best_metric"] for seed in range(4)]) for s in ("random", "bananas", "reinforce")}
+    assert found["bananas"] > found["random"] + 0.1, found
+    assert found["reinforce"] > found["random"] + 0.03, found
+
+
+def test_the_bananas_ensemble_ranks_held_out_archs_and_knows_its_uncertainty():
+    space = get_space("nb201")
+    bench = SyntheticBenchmark(space)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(300)]
+    scores = np.array([bench.score(a) for a in archs])
+    ensemble = EnsemblePredictor(space, EnsembleConfig(epochs=60, layers=3), seed=0)
+    ensemble.fit(archs[:200], scores[:200])
+    mean, std = ensemble.predict(archs[200:])
+    assert np.corrcoef(mean, scores[200:])[0, 1] > 0.5 and (std > 0).all()
+    refit = EnsemblePredictor(space, EnsembleConfig(epochs=60, layers=3), seed=0)
+    refit.fit(archs[:200], scores[:200])
+    assert np.array_equal(refit.predict(archs[200:])[0], mean)  # seeded: the same fit again
+
+
+# ------------------------------------------------------------------------------- tables of one arch per network
+@pytest.fixture(scope="module")
+def canonical_table(tmp_path_factory):
+    """Every network of a 1-node cell space once, as its canonical form (branches sorted), with a score."""
+    space = nao.register_space(CellSpace(name="tiny-cell", ops=("a", "b", "c"), n_nodes=1), overwrite=True)
+    archs = sorted({space.canonical(a) for a in itertools.product(*[range(int(s)) for s in space._sizes])})
+    bench = SyntheticBenchmark(space)
+    path = tmp_path_factory.mktemp("canonical") / "table.csv"
+    write_results_csv(path, space, [(a, bench.score(a)) for a in archs])
+    return space, path, {a: round(bench.score(a), 4) for a in archs}  # as the file has them
+
+
+def test_another_representative_of_a_tabled_network_is_evaluated_as_that_network(canonical_table):
+    space, path, scores = canonical_table
+    evaluator = make_evaluator(space, parse_evaluator_config({"type": "table", "path": str(path)}))
+    tabled = next(a for a in scores if space.equivalents(a) != [a])
+    other = next(a for a in space.equivalents(tabled) if a != tabled)
+    assert other not in scores and evaluator.evaluate(other) == {"score": scores[tabled]}
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "local", "bananas", "reinforce", "nao"])
+def test_strategies_propose_other_representatives_of_tabled_networks(strategy, canonical_table, tmp_path):
+    space, path, scores = canonical_table
+    toy_nao = {"seed_archs": 8, "new_per_iteration": 6, "top_k": 6, "epochs": 40,
+               "controller": {"embedding_dim": 8, "hidden_dim": 16, "mlp_dim": 16}}
+    run = config(strategy, budget=30, space="tiny-cell", **{"evaluator.type": "table", "evaluator.path": path,
+                                                            "evolution.population": 6, "nao": json.dumps(toy_nao)})
+    run_search(run, tmp_path / "run", progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    archs = [space.parse(r.arch) for r in records]
+    assert len(records) == 30 and len({space.canonical(a) for a in archs}) == 30
+    assert all(r.metrics["score"] == scores[space.canonical(a)] for r, a in zip(records, archs, strict=True))
+    assert any(a not in scores for a in archs)  # not dropped: evaluated as its tabled network
