@@ -1,12 +1,17 @@
-"""Compare strategies on the NAS-Bench-201 CIFAR-10 table (issue #3): search valid_acc, report test_acc.
+"""Compare every strategy at equal budget (issue #16): NB201 CIFAR-10 table and the DARTS space on the NB301
+surrogate.
 
-Every (strategy, seed) runs once at the largest budget; the result at a smaller budget is read
-from the history prefix (a run with that budget evaluates exactly that prefix: batches are
-functions of the history, and a batch cut by the budget keeps its best-predicted head).
-Prints one JSON object: per strategy and budget, the mean and std over seeds of the test
-accuracy of the best-by-validation cell. Run directories stay in --out for `nao report`.
+- ``nb201``: search valid_acc, report the test_acc of the best-by-validation cell (configs/nb201.yaml).
+- ``darts``: search and report the surrogate's valid_acc at epoch 98 (configs/nb301.yaml; it has no test set).
 
-    python scripts/bench_search.py --seeds 20 --budgets 50 100 150 300
+Every (benchmark, strategy, seed) runs once at the largest budget; the result at a smaller budget is read from the
+history prefix (a run with that budget evaluates exactly that prefix: batches are functions of the history, and a
+batch cut by the budget keeps its head). Each finished run is appended to ``OUT/results.jsonl`` as it ends, so an
+interrupted benchmark picks up where it stopped (finished runs are read back, not run again). Prints one JSON
+object: per benchmark, strategy and budget, the mean and standard error over seeds, and seconds per run; writes
+the README's markdown table to ``OUT/table.md`` and the ``nao report`` of every run to ``OUT/report-<benchmark>``.
+
+    python scripts/bench_search.py --benchmarks nb201 darts --seeds 20 --budgets 50 100 150 300
 """
 
 from __future__ import annotations
@@ -18,51 +23,105 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import NB201_CSV
+from common import NB201_CSV, NB301_DIR
 
 from nao.search import load_config, run_search
 from nao.search.rundir import RunDir
 
+ROOT = Path(__file__).resolve().parents[1]
+STRATEGIES = ["random", "evolution", "local", "reinforce", "bananas", "nao"]
+BENCHMARKS = {  # config, its data override, searched metric, reported metric
+    "nb201": (ROOT / "configs" / "nb201.yaml", f"evaluator.path={NB201_CSV}", "valid_acc", "test_acc"),
+    "darts": (ROOT / "configs" / "nb301.yaml", f"evaluator.path={NB301_DIR}", "valid_acc", "valid_acc"),
+}
 
-def best_test_at(history, budget: int) -> float:
-    prefix = history[:budget]
-    best = max(prefix, key=lambda r: r.metrics["valid_acc"])
-    return best.metrics["test_acc"]
+
+def best_at(history, budget: int, search: str, report: str) -> float:
+    """The reported metric of the best-by-``search`` arch among the first ``budget`` evaluations."""
+    best = max(history[:budget], key=lambda r: r.metrics[search])
+    return best.metrics[report]
+
+
+def run_one(benchmark: str, strategy: str, seed: int, budgets: list[int], out: Path, overrides: list[str]) -> dict:
+    config_path, data, search, report = BENCHMARKS[benchmark]
+    run_dir = out / benchmark / f"{strategy}-seed{seed}"
+    config = load_config(config_path, [data, f"strategy={strategy}", f"seed={seed}", f"budget={max(budgets)}",
+                                       *overrides])
+    started = time.perf_counter()
+    run_search(config, run_dir, resume=True, progress=False)
+    seconds = time.perf_counter() - started
+    history = RunDir(run_dir).read_history()
+    return {"benchmark": benchmark, "strategy": strategy, "seed": seed, "seconds": round(seconds, 2),
+            "best": {str(b): best_at(history, b, search, report) for b in budgets}}
+
+
+def summarize(rows: list[dict], budgets: list[int]) -> dict:
+    table: dict = {}
+    for row in rows:
+        table.setdefault(row["benchmark"], {}).setdefault(row["strategy"], []).append(row)
+    summary: dict = {}
+    for benchmark, per_strategy in table.items():
+        for strategy, runs in per_strategy.items():
+            entry = {"seeds": len(runs), "seconds_per_run": round(float(np.mean([r["seconds"] for r in runs])), 2)}
+            for b in budgets:
+                values = np.array([r["best"][str(b)] for r in runs])
+                stderr = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+                entry[str(b)] = {"mean": round(float(values.mean()), 3), "stderr": round(float(stderr), 3)}
+            summary.setdefault(benchmark, {})[strategy] = entry
+    return summary
+
+
+def markdown(summary: dict, budgets: list[int]) -> str:
+    lines = []
+    for benchmark, per_strategy in summary.items():
+        reported = BENCHMARKS[benchmark][3]
+        lines += [f"**{benchmark}** ({reported} of the best-by-validation cell, mean ± standard error over seeds)", "",
+                  "| strategy | seeds | " + " | ".join(f"{b} evals" for b in budgets) + " | s / run |",
+                  "|---|---|" + "---|" * len(budgets) + "---|"]
+        for strategy, entry in per_strategy.items():
+            cells = [f"{entry[str(b)]['mean']:.2f} ± {entry[str(b)]['stderr']:.2f}" for b in budgets]
+            lines.append(f"| {strategy} | {entry['seeds']} | " + " | ".join(cells) + f" | {entry['seconds_per_run']} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=sorted(BENCHMARKS))
+    parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=20, help="number of seeds")
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 "
-                        "(split a long benchmark over processes; a last run over all seeds reads the finished runs)")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 150, 300])
-    parser.add_argument("--strategies", nargs="+", default=["random", "evolution", "nao"])
-    parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "nb201.yaml"))
-    parser.add_argument("--out", default="runs/bench_search", help="parent of the run directories")
+    parser.add_argument("--out", default="runs/bench_search", help="run directories, results.jsonl, table.md")
+    parser.add_argument("--no-report", action="store_true", help="skip the `nao report` plots")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
     args = parser.parse_args()
-    budget = max(args.budgets)
-    table: dict[str, dict] = {}
-    seconds: dict[str, list[float]] = {}
-    for strategy in args.strategies:
-        results = {b: [] for b in args.budgets}
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            out = Path(args.out) / f"{strategy}-seed{seed}"
-            config = load_config(args.config, [f"evaluator.path={NB201_CSV}", f"strategy={strategy}", f"seed={seed}",
-                                               f"budget={budget}", *args.overrides])
-            started = time.perf_counter()
-            run_search(config, out, resume=True, progress=False)
-            seconds.setdefault(strategy, []).append(time.perf_counter() - started)
-            history = RunDir(out).read_history()
-            for b in args.budgets:
-                results[b].append(best_test_at(history, b))
-            print(f"{strategy} seed {seed}: best test {results[budget][-1]:.2f} ({seconds[strategy][-1]:.0f} s)",
-                  file=sys.stderr)
-        table[strategy] = {str(b): {"mean": round(float(np.mean(v)), 3), "std": round(float(np.std(v)), 3)}
-                           for b, v in results.items()}
-    print(json.dumps({"benchmark": "search", "table": "nb201/cifar10", "search": "valid_acc", "report": "test_acc",
-                      "seeds": args.seeds, "overrides": args.overrides, "best_test_acc": table,
-                      "seconds_per_run": {k: round(float(np.mean(v)), 1) for k, v in seconds.items()}}))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    done = [json.loads(line) for line in results.open()] if results.exists() else []
+    key = {(r["benchmark"], r["strategy"], r["seed"]): r for r in done}
+    rows = []
+    for benchmark in args.benchmarks:
+        for strategy in args.strategies:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                row = key.get((benchmark, strategy, seed))
+                if row is None or any(str(b) not in row["best"] for b in args.budgets):
+                    row = run_one(benchmark, strategy, seed, args.budgets, out, args.overrides)
+                    with results.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                print(f"{benchmark} {strategy} seed {seed}: {row['best'][str(max(args.budgets))]:.2f} "
+                      f"({row['seconds']:.1f} s)", file=sys.stderr)
+                rows.append(row)
+    summary = summarize(rows, args.budgets)
+    (out / "table.md").write_text(markdown(summary, args.budgets))
+    if not args.no_report:
+        from nao.report import write_report
+
+        for benchmark in args.benchmarks:
+            write_report(sorted((out / benchmark).iterdir()), out / f"report-{benchmark}")
+    print(json.dumps({"benchmark": "search", "budgets": args.budgets, "overrides": args.overrides,
+                      "summary": summary}))
 
 
 if __name__ == "__main__":

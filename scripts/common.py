@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: the NB201 table and ``key=value`` hyperparameters."""
+"""Helpers shared by the benchmark scripts: the shared data (NB201 table, NB301 surrogate) and ``key=value``
+hyperparameters."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 
 import nao
 
-NB201_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "cifar10.csv"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+NB201_CSV = SHARED_DATA / "nb201" / "cifar10.csv"
+NB301_DIR = SHARED_DATA / "nb301"  # YAHPO Gym's NB301 surrogate (model_v2.onnx, encoding_v2.json)
 
 
 def load_nb201(path: Path = NB201_CSV) -> tuple[list, dict[str, np.ndarray]]:
