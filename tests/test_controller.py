@@ -44,6 +44,27 @@ def test_proposals_are_valid_distinct_unknown_and_best_first(fitted, nb201_table
     np.testing.assert_allclose(predicted, fitted.predict([p.arch for p in proposals]))
 
 
+def test_later_hops_start_from_the_previous_hops_best_and_reach_further(fitted, nb201_table):
+    """With hops=3 the candidates include archs more edits away from every seed than one hop reaches."""
+    archs, scores = zip(*nb201_table, strict=True)
+    space = fitted.space
+    top = [archs[i] for i in np.argsort(scores)[::-1][:5]]
+
+    def distance(arch) -> int:  # edits from the nearest seed
+        return min(sum(a != b for a, b in zip(arch, seed, strict=True)) for seed in top)
+
+    one = fitted.propose(archs, scores, n=30, top_k=5)
+    fitted.config.hops = 3
+    try:
+        three = fitted.propose(archs, scores, n=30, top_k=5)
+    finally:
+        fitted.config.hops = 1
+    known = {space.canonical(a) for a in archs}
+    assert len({space.canonical(p.arch) for p in three}) == len(three) and not known & {
+        space.canonical(p.arch) for p in three}
+    assert max(map(distance, (p.arch for p in three))) > max(map(distance, (p.arch for p in one)))
+
+
 def test_proposals_beat_the_average_known_arch(fitted, nb201_table):
     from nao.tasks.synthetic import SyntheticBenchmark
 

@@ -49,12 +49,14 @@ class ControllerConfig:
     max_step: float = 2.0  # proposals move encoder outputs by up to this (RMS, on the unit sphere)
     n_steps: int = 20  # step sizes max_step/n_steps, 2*max_step/n_steps, ..., max_step
     candidate_factor: float = 5.0  # decode up to factor * n new archs, keep the n best predicted (docs/benchmarks.md)
+    hops: int = 1  # > 1: step again from the best-predicted new archs of the previous hop (proposals that leave
+    #                the seeds' neighbourhood: several edits away where the predictor says it is better)
     device: str = "auto"  # "auto" = CUDA when present, else CPU
 
     def __post_init__(self) -> None:
         at_least(self, embedding_dim=1, hidden_dim=1, mlp_layers=0, mlp_dim=1, dropout=0.0, trade_off=0.0, lr=0.0,
                  weight_decay=0.0, batch_size=1, epochs=1, grad_clip=0.0, max_equivalents=1, max_step=0.0,
-                 n_steps=1, candidate_factor=1.0)
+                 n_steps=1, candidate_factor=1.0, hops=1)
         for key in ("dropout", "trade_off"):
             if getattr(self, key) > 1:
                 raise ConfigValueError(key, f"must be at most 1, got {getattr(self, key)!r}")
@@ -209,8 +211,9 @@ class Controller:
         """New archs (not equivalent to any in ``archs``) by gradient steps from the top ``top_k``.
 
         Step sizes grow until ``candidate_factor * n`` new archs are decoded (or the largest step
-        is reached); the ``n`` with the best predicted scores are returned, best first, each
-        with its predicted score and the step size that produced it.
+        is reached); with ``hops`` > 1, the same again from the ``top_k`` best-predicted new archs,
+        ``hops`` times. The ``n`` with the best predicted scores among all are returned, best first,
+        each with its predicted score and the step size that produced it.
         """
         scaler = self._require_fitted()
         archs = self._archs(archs)
@@ -219,9 +222,18 @@ class Controller:
             raise ScoreError(f"{len(archs)} archs but {len(scores)} scores")
         order = np.argsort(scaler.transform(scores), kind="stable")[::-1][:top_k]
         wanted = max(n, int(np.ceil(self.config.candidate_factor * n)))
-        new = propose(self, [archs[i] for i in order], known=archs, n=wanted, step_sizes=self.config.step_sizes())
-        predicted = self.predict([p.arch for p in new]) if new else np.zeros(0)
-        ranked = sorted(zip(new, predicted, strict=True), key=lambda pair: scaler.transform(pair[1]), reverse=True)
+        seeds, known, found = [archs[i] for i in order], list(archs), []
+        for hop in range(self.config.hops):
+            new = propose(self, seeds, known=known, n=wanted, step_sizes=self.config.step_sizes())
+            if not new:
+                break
+            found += new
+            known += [p.arch for p in new]
+            if hop + 1 < self.config.hops:  # the next hop starts from this hop's best-predicted archs
+                predicted = scaler.transform(self.predict([p.arch for p in new]))
+                seeds = [new[i].arch for i in np.argsort(predicted, kind="stable")[::-1][:top_k]]
+        predicted = self.predict([p.arch for p in found]) if found else np.zeros(0)
+        ranked = sorted(zip(found, predicted, strict=True), key=lambda pair: scaler.transform(pair[1]), reverse=True)
         return [Proposal(arch=p.arch, predicted=float(score), step=p.step) for p, score in ranked[:n]]
 
     # ----------------------------------------------------------------------------- persistence
