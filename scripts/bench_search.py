@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 150, 300])
     parser.add_argument("--out", default="runs/bench_search", help="run directories, results.jsonl, table.md")
     parser.add_argument("--no-report", action="store_true", help="skip the `nao report` plots")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="summarize the runs in OUT/results.jsonl, run nothing (a benchmark still under way)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
     args = parser.parse_args()
     out = Path(args.out)
@@ -106,6 +108,8 @@ def main() -> None:
         for strategy in args.strategies:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 row = key.get((benchmark, strategy, seed))
+                if args.finished_only and row is None:
+                    continue
                 if row is None or any(str(b) not in row["best"] for b in args.budgets):
                     row = run_one(benchmark, strategy, seed, args.budgets, out, args.overrides)
                     with results.open("a") as f:
@@ -119,7 +123,8 @@ def main() -> None:
         from nao.report import write_report
 
         for benchmark in args.benchmarks:
-            write_report(sorted((out / benchmark).iterdir()), out / f"report-{benchmark}")
+            runs = [out / benchmark / f"{r['strategy']}-seed{r['seed']}" for r in rows if r["benchmark"] == benchmark]
+            write_report(runs, out / f"report-{benchmark}")
     print(json.dumps({"benchmark": "search", "budgets": args.budgets, "overrides": args.overrides,
                       "summary": summary}))
 
