@@ -117,8 +117,11 @@ def build_network(space: SearchSpace | str, arch: Arch | str, **options: Any) ->
 # Each CNN op: the expression building it from ``c`` (channels) and ``stride``, and the helpers it needs.
 CNN_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "identity": ("nn.Identity() if stride == 1 else FactorizedReduce(c, c)", ()),
+    "skip_connect": ("nn.Identity() if stride == 1 else FactorizedReduce(c, c)", ()),
     "sep_conv_3x3": ("SepConv(c, 3, stride)", ("SepConv",)),
     "sep_conv_5x5": ("SepConv(c, 5, stride)", ("SepConv",)),
+    "dil_conv_3x3": ("relu_conv_bn([conv(c, c, 3, stride, groups=c, dilation=2), conv(c, c, 1)], c)", ()),
+    "dil_conv_5x5": ("relu_conv_bn([conv(c, c, 5, stride, groups=c, dilation=2), conv(c, c, 1)], c)", ()),
     "conv_1x1": ("relu_conv_bn([conv(c, c, 1, stride)], c)", ()),
     "conv_3x3": ("relu_conv_bn([conv(c, c, 3, stride)], c)", ()),
     "conv_1x3_3x1": ("factorized_conv(c, 3, stride)", ("factorized_conv",)),
@@ -126,6 +129,7 @@ CNN_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"{kind}_pool_{k}x{k}": (f'Pool("{kind}", {k}, stride)', ("Pool",))
        for kind in ("max", "avg") for k in (2, 3, 5)},
 }
+OUTPUTS = {"loose_ends": "its loose ends: the states no node reads", "all_nodes": "every node"}
 ACTIVATIONS = {"tanh": "torch.tanh", "relu": "torch.relu", "sigmoid": "torch.sigmoid", "identity": "lambda x: x"}
 
 _CNN_HEADER = '''\
@@ -149,11 +153,13 @@ from torch import nn
 
 SPACE = $space_literal
 ARCH = $arch_literal
-# Node j of a cell computes op_a(input_a) + op_b(input_b); inputs: 0 = the output of cell k-2, 1 = that of cell
-# k-1, 2.. = nodes 0.. of this cell. A cell outputs its loose ends (the states no node reads) concatenated on
-# channels. In a reduction cell the ops reading a cell input have stride 2.
+# Node j of a cell computes op_a(input_a) + op_b(input_b); states: 0 = the output of cell k-2, 1 = that of cell
+# k-1, 2.. = nodes 0.. of this cell. A cell outputs the states of its *_OUTPUT concatenated on channels ($output).
+# In a reduction cell the ops reading a cell input have stride 2.
 NORMAL_CELL = $normal_cell
+NORMAL_OUTPUT = $normal_output
 REDUCTION_CELL = $reduction_cell
+REDUCTION_OUTPUT = $reduction_output
 
 N_CLASSES = $n_classes
 IN_CHANNELS = $in_channels
@@ -164,12 +170,13 @@ STEM_STRIDE = $stem_stride
 DROPOUT = $dropout  # before the classifier
 
 
-def conv(c_in, c_out, kernel, stride=1, groups=1):
+def conv(c_in, c_out, kernel, stride=1, groups=1, dilation=1):
     """A convolution without bias, padded so that stride 1 keeps the size and stride 2 halves it (rounding up)."""
     size = (kernel, kernel) if isinstance(kernel, int) else kernel
     if size == (1, 1) and stride not in (1, (1, 1)) and groups == 1:
         return StridedConv1x1(c_in, c_out, stride)
-    return nn.Conv2d(c_in, c_out, size, stride, padding=(size[0] // 2, size[1] // 2), groups=groups, bias=False)
+    padding = (dilation * (size[0] // 2), dilation * (size[1] // 2))
+    return nn.Conv2d(c_in, c_out, size, stride, padding=padding, dilation=dilation, groups=groups, bias=False)
 
 
 class StridedConv1x1(nn.Conv2d):
@@ -275,11 +282,11 @@ def drop_path(x, drop_prob):
 
 class Cell(nn.Module):
     """One cell: 1x1 convolutions (a factorized reduction after a reduction cell) bring both inputs to
-    `channels`, then the nodes, then the loose ends concatenated (loose cell inputs reduced in a reduction cell)."""
+    `channels`, then the nodes, then the output states concatenated (cell inputs reduced in a reduction cell)."""
 
-    def __init__(self, nodes, *, c_pp, c_p, channels, reduction, reduction_prev):
+    def __init__(self, nodes, outputs, *, c_pp, c_p, channels, reduction, reduction_prev):
         super().__init__()
-        self.nodes = nodes
+        self.nodes, self.outputs = nodes, outputs
         self.pre0 = FactorizedReduce(c_pp, channels) if reduction_prev else relu_conv_bn([conv(c_pp, channels, 1)],
                                                                                           channels)
         self.pre1 = relu_conv_bn([conv(c_p, channels, 1)], channels)
@@ -287,11 +294,9 @@ class Cell(nn.Module):
             f"{j}_{b}": OPS[op](channels, 2 if reduction and source < 2 else 1)
             for j, node in enumerate(nodes) for b, (source, op) in enumerate(node)
         })
-        used = {source for node in nodes for source, _ in node}
-        self.loose = [k for k in range(len(nodes) + 2) if k not in used]
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(channels, channels)
-                                           for k in self.loose if reduction and k < 2})
-        self.out_channels = len(self.loose) * channels
+                                           for k in outputs if reduction and k < 2})
+        self.out_channels = len(outputs) * channels
 
     def forward(self, s0, s1, drop_prob=0.0):
         states = [self.pre0(s0), self.pre1(s1)]
@@ -303,9 +308,9 @@ class Cell(nn.Module):
                     h = drop_path(h, drop_prob)
                 total = h if total is None else total + h
             states.append(total)
-        ends = [self.reduce_input[str(k)](states[k]) if str(k) in self.reduce_input else states[k]
-                for k in self.loose]
-        return torch.cat(ends, dim=1)
+        outputs = [self.reduce_input[str(k)](states[k]) if str(k) in self.reduce_input else states[k]
+                   for k in self.outputs]
+        return torch.cat(outputs, dim=1)
 
 
 class Network(nn.Module):
@@ -327,8 +332,9 @@ class Network(nn.Module):
                 c *= 2
                 layout = [True, *layout]
             for reduction in layout:
-                cell = Cell(REDUCTION_CELL if reduction else NORMAL_CELL, c_pp=c_pp, c_p=c_p, channels=c,
-                            reduction=reduction, reduction_prev=reduction_prev)
+                nodes, outputs = (REDUCTION_CELL, REDUCTION_OUTPUT) if reduction else (NORMAL_CELL, NORMAL_OUTPUT)
+                cell = Cell(nodes, outputs, c_pp=c_pp, c_p=c_p, channels=c, reduction=reduction,
+                            reduction_prev=reduction_prev)
                 self.cells.append(cell)
                 c_pp, c_p, reduction_prev = c_p, cell.out_channels, reduction
                 if reduction and stage == 2:
@@ -494,7 +500,7 @@ def _describe_cell(space: CellSpace, cell, *, reduction: bool) -> str:
     names = ["c[k-2]", "c[k-1]"] + [f"node {j}" for j in range(len(cell))]
     nodes = [f"    node {j} = {space.op_names[op_a]}({names[a]}) + {space.op_names[op_b]}({names[b]})"
              for j, ((a, op_a), (b, op_b)) in enumerate(cell)]
-    ends = ", ".join(f"reduce({names[k]})" if reduction and k < 2 else names[k] for k in CellSpace.loose_ends(cell))
+    ends = ", ".join(f"reduce({names[k]})" if reduction and k < 2 else names[k] for k in space.output_states(cell))
     title = "Reduction cell (ops reading c[k-2] or c[k-1] have stride 2):" if reduction else "Normal cell:"
     return "\n".join([title, *nodes, f"    output = concat({ends})"])
 
@@ -548,6 +554,8 @@ def _cnn_source(space: CellSpace, arch: Arch, o: dict[str, Any], *, params: int,
         cells=_describe_cell(space, normal, reduction=False) + "\n" + _describe_cell(space, reduction,
                                                                                        reduction=True),
         normal_cell=_cell_literal(space, normal), reduction_cell=_cell_literal(space, reduction),
+        normal_output=space.output_states(normal), reduction_output=space.output_states(reduction),
+        output=OUTPUTS[space.output],
         loading=loading(call), **{k: repr(v) for k, v in o.items()})
     body = Template(_CNN_BODY).substitute(
         ops="".join(f'    "{op}": lambda c, stride: {CNN_OPS[op][0]},\n' for op in used),

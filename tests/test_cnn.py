@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from nao.tasks.images import load_images
 from nao.torchutils import seeded_init
 
 SPACE = nao.get_space("nao-cnn")
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_NET = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)
 TINY_TRAIN = TrainConfig(epochs=2, batch_size=32, lr=0.05, cutout=2, crop_padding=1, drop_path=0.1,
                          eval_batch_size=64)
@@ -84,6 +86,31 @@ def test_a_fixed_cell_outputs_its_loose_ends_and_the_network_its_logits():
     assert logits.shape == (3, 4) and aux.shape == (3, 4)
     net.eval()
     assert net(torch.randn(3, 1, 8, 8))[1] is None  # the auxiliary head only trains
+
+
+DARTS_V2 = (  # Liu et al. 2019, the second-order DARTS cell
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+    "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+    "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+    "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
+)
+
+
+def test_darts_v2_at_darts_cifar10_size_has_the_weights_darts_reports():
+    """DARTS' training script logs "param size = 3.349342MB" for this cell (C=36, 20 cells, its auxiliary head
+    not counted): the same ops, cells, stem and classifier, weight for weight."""
+    net = ChildNetwork(nao.get_space("darts"), nao.get_space("darts").parse(DARTS_V2), in_channels=3, n_classes=10,
+                       config=NetworkConfig(channels=36, cells_per_stage=6, auxiliary=True))
+    assert len(net.cells) == 20
+    assert sum(p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary")) == 3_349_342
+
+
+def test_a_darts_cell_outputs_every_node_and_reduces_no_cell_input():
+    darts = nao.get_space("darts")
+    net = ChildNetwork(darts, darts.parse(DARTS_V2), in_channels=1, n_classes=4, config=TINY_NET)
+    assert [cell.out_channels // cell.channels for cell in net.cells] == [4] * 5
+    assert all(len(cell.reduce_input) == 0 for cell in net.cells)
+    assert net(torch.randn(3, 1, 7, 7))[0].shape == (3, 4)
 
 
 def test_loose_ends_include_unused_cell_inputs():
@@ -187,6 +214,15 @@ def test_nao_train_reports_test_accuracy_once_and_resumes(tmp_path, stripes, cap
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+def test_nao_train_trains_a_pasted_darts_genotype_with_the_shipped_darts_recipe(tmp_path, stripes, capsys):
+    overrides = [f"arch={DARTS_V2}", f"data.dir={stripes}", "data.name=mnist", "data.valid_size=60",
+                 "data.download=false", "network.channels=4", "network.cells_per_stage=1", "train.epochs=1",
+                 "train.batch_size=32", "train.cutout=2", "train.eval_batch_size=64"]
+    assert main(["train", str(CONFIGS / "darts_train.yaml"), *overrides, "--out", str(tmp_path / "run")]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["arch"] == DARTS_V2 and 0 <= result["test_acc"] <= 100
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("arch=", "arch: required"),
     ("arch=0 1 2", "nao-cnn"),
@@ -233,6 +269,13 @@ def test_a_supernet_search_killed_while_training_resumes_to_the_same_end(tmp_pat
     (tmp_path / "run" / "history.jsonl").write_text("".join(lines[:10]))
     run_search(search_config(stripes, "supernet", 14), tmp_path / "run", resume=True, progress=False)
     assert history(tmp_path / "run") == finished
+
+
+def test_a_darts_space_search_with_weight_sharing_scores_genotypes(tmp_path, stripes):
+    summary = run_search(search_config(stripes, "supernet", 8, space="darts"), tmp_path / "run", progress=False)
+    history = RunDir(tmp_path / "run").read_history()
+    assert summary["evaluated"] == 8 and summary["best_arch"].startswith("Genotype(normal=[")
+    assert len({r.metrics["valid_acc"] for r in history}) > 1
 
 
 def test_the_supernet_evaluator_refuses_the_test_set_and_other_metrics(stripes, tmp_path):

@@ -11,7 +11,7 @@ import nao
 from nao.errors import ArchError
 from nao.spaces import CellSpace, DartsSpace, get_space
 
-DARTS_V2 = (
+DARTS_V1 = (  # Liu et al. 2019, first order (its first node's two edges in the other order)
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "
     "('skip_connect', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 2)], "
     "normal_concat=[2, 3, 4, 5], "
@@ -66,10 +66,10 @@ def test_darts_is_the_cell_family_with_four_nodes_distinct_inputs_and_all_nodes_
 
 
 def test_darts_v2_parses_formats_back_and_round_trips():
-    arch = SPACE.parse(DARTS_V2)
+    arch = SPACE.parse(DARTS_V1)
     assert arch[:8] == (0, 3, 1, 3, 0, 2, 1, 3)  # normal node 2: sep_conv_3x3(0) + sep_conv_3x3(1), ...
     assert nodes(arch)[7] == ((2, 2), (0, 1))  # reduce node 5: skip_connect(2) + avg_pool_3x3(0)
-    assert SPACE.format(arch) == DARTS_V2
+    assert SPACE.format(arch) == DARTS_V1
     assert SPACE.from_tokens(SPACE.to_tokens(arch)) == arch
     assert SPACE.to_tokens(arch)[:4] == (1, 9, 2, 9)
 
@@ -81,36 +81,36 @@ def test_sampled_archs_round_trip_through_text_and_tokens():
 
 
 @pytest.mark.parametrize("variant", [
-    DARTS_V2.replace("'", '"'),
-    DARTS_V2.replace("[2, 3, 4, 5]", "range(2, 6)"),
-    DARTS_V2.replace(", ", ",").replace("=", " = "),
-    "\n  " + DARTS_V2.replace("), (", "),\n        (").replace("], ", "],\n    ") + "\n",
-    DARTS_V2.replace("[2, 3, 4, 5]", "(2, 3, 4, 5)"),
-    DARTS_V2.replace("'", "\u2018", 1).replace("3x3'", "3x3\u2019", 1),  # typographic quotes from a web page
+    DARTS_V1.replace("'", '"'),
+    DARTS_V1.replace("[2, 3, 4, 5]", "range(2, 6)"),
+    DARTS_V1.replace(", ", ",").replace("=", " = "),
+    "\n  " + DARTS_V1.replace("), (", "),\n        (").replace("], ", "],\n    ") + "\n",
+    DARTS_V1.replace("[2, 3, 4, 5]", "(2, 3, 4, 5)"),
+    DARTS_V1.replace("'", "\u2018", 1).replace("3x3'", "3x3\u2019", 1),  # typographic quotes from a web page
 ], ids=["double-quotes", "range", "spacing", "newlines", "tuple-concat", "smart-quotes"])
 def test_pasted_variations_parse_to_the_same_arch(variant):
-    assert SPACE.parse(variant) == SPACE.parse(DARTS_V2)
+    assert SPACE.parse(variant) == SPACE.parse(DARTS_V1)
 
 
 @pytest.mark.parametrize("text, message", [
-    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('conv_3x3', 1)", 1),
+    (DARTS_V1.replace("('sep_conv_3x3', 1)", "('conv_3x3', 1)", 1),
      "normal cell edge 1 (node 2): unknown op 'conv_3x3'"),
-    (DARTS_V2.replace("('skip_connect', 2), ('max_pool_3x3', 0)", "('skip_connect', 2), ('max_pool_3x3', 2)"),
+    (DARTS_V1.replace("('skip_connect', 2), ('max_pool_3x3', 0)", "('skip_connect', 2), ('max_pool_3x3', 2)"),
      "reduce cell node 3 takes input 2 twice (edges 2 and 3), its two inputs must differ"),
-    (DARTS_V2.replace("('skip_connect', 2)]", "('skip_connect', 5)]", 1),
+    (DARTS_V1.replace("('skip_connect', 2)]", "('skip_connect', 5)]", 1),
      "normal cell edge 7 (node 5): input 5 is not an earlier state (node 5 may take 0..4)"),
-    (DARTS_V2.replace("('skip_connect', 0), ('sep_conv_3x3', 1)", "('skip_connect', 0), ('sep_conv_3x3', -1)", 1),
+    (DARTS_V1.replace("('skip_connect', 0), ('sep_conv_3x3', 1)", "('skip_connect', 0), ('sep_conv_3x3', -1)", 1),
      "normal cell edge 3 (node 3): input -1 is not an earlier state"),
-    (DARTS_V2.replace(", ('avg_pool_3x3', 0)]", "]"), "reduce cell has 7 edges, expected 8 (2 per node, 4 nodes)"),
-    (DARTS_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 3, 5]"),
+    (DARTS_V1.replace(", ('avg_pool_3x3', 0)]", "]"), "reduce cell has 7 edges, expected 8 (2 per node, 4 nodes)"),
+    (DARTS_V1.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 3, 5]"),
      "normal_concat must be [2, 3, 4, 5] (the output concatenates all 4 nodes), got [2, 3, 5]"),
-    (DARTS_V2.replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=range(2, 5)"),
+    (DARTS_V1.replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=range(2, 5)"),
      "reduce_concat must be [2, 3, 4, 5]"),
-    (DARTS_V2.replace("reduce_concat", "reduced_concat"), "needs the keywords normal, normal_concat, reduce"),
-    (DARTS_V2.replace("('max_pool_3x3', 0), ('max_pool_3x3', 1)", "('max_pool_3x3', 0), 'max_pool_3x3'"),
+    (DARTS_V1.replace("reduce_concat", "reduced_concat"), "needs the keywords normal, normal_concat, reduce"),
+    (DARTS_V1.replace("('max_pool_3x3', 0), ('max_pool_3x3', 1)", "('max_pool_3x3', 0), 'max_pool_3x3'"),
      "reduce cell edge 1 (node 2) must be ('op', input)"),
-    (DARTS_V2[:-1], "expected Genotype(normal=[('op', input), ...]"),
-    ("geno = " + DARTS_V2, "expected Genotype("),
+    (DARTS_V1[:-1], "expected Genotype(normal=[('op', input), ...]"),
+    ("geno = " + DARTS_V1, "expected Genotype("),
     ("0 1 0 4 2 2 1 3", "expected Genotype("),
 ])
 def test_bad_text_is_one_arch_error_naming_the_problem(text, message):
@@ -121,12 +121,12 @@ def test_bad_text_is_one_arch_error_naming_the_problem(text, message):
 
 
 def test_invalid_arch_values_are_refused_by_every_entry_point():
-    arch = list(SPACE.parse(DARTS_V2))
+    arch = list(SPACE.parse(DARTS_V1))
     arch[4:7:2] = [1, 1]  # normal node 3 reads input 1 twice
     for method in (SPACE.format, SPACE.to_tokens, SPACE.canonical, SPACE.equivalents):
         with pytest.raises(ArchError, match="normal cell node 3 takes input 1 twice"):
             method(tuple(arch))
-    tokens = list(SPACE.to_tokens(SPACE.parse(DARTS_V2)))
+    tokens = list(SPACE.to_tokens(SPACE.parse(DARTS_V1)))
     tokens[6] = tokens[4]
     with pytest.raises(ArchError, match=re.escape("tokens at positions 4 and 6 (normal cell node 3)")):
         SPACE.from_tokens(tokens)
@@ -174,7 +174,7 @@ def test_decoding_by_token_mask_only_produces_valid_archs():
 
 
 def test_second_input_mask_excludes_the_first_input():
-    tokens = SPACE.to_tokens(SPACE.parse(DARTS_V2))
+    tokens = SPACE.to_tokens(SPACE.parse(DARTS_V1))
     assert np.flatnonzero(SPACE.token_mask(tokens[:2])).tolist() == [2]  # node 2: the other of inputs 0, 1
     assert np.flatnonzero(SPACE.token_mask(tokens[:12])).tolist() == [1, 2, 3, 4, 5]  # node 5, first input
     first = tokens[12]
@@ -226,7 +226,7 @@ def test_mutate_changes_exactly_one_op_or_input_and_stays_valid():
 
 
 def test_graphs_draw_every_node_into_the_output_concat():
-    normal, reduction = SPACE.graphs(SPACE.parse(DARTS_V2))
+    normal, reduction = SPACE.graphs(SPACE.parse(DARTS_V1))
     assert normal.nodes == ("c[k-2]", "c[k-1]", "0", "1", "2", "3", "concat")
     assert [e for e in normal.edges if e[1] == 6] == [(k, 6, "") for k in (2, 3, 4, 5)]
     assert (2, 5, "skip_connect") in normal.edges and (0, 5, "avg_pool_3x3") in reduction.edges

@@ -25,7 +25,6 @@ import nao
 from nao.cli import main
 from nao.export import ACTIVATIONS, CNN_OPS, build_cnn, build_rnn, export_network
 from nao.search import load_config, run_search
-from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import NetworkConfig
 from nao.tasks.cnn.ops import OPS
 from nao.tasks.rnn.model import LMConfig
@@ -52,6 +51,12 @@ CNN_CASES = [
     ("small_b", "nao-cnn",
      "1 4 0 4  2 0 2 1  3 2 1 3  0 1 4 2  5 3 0 0   0 4 0 0  2 1 0 2  3 3 0 3  4 4 2 0  5 1 0 1",
      {"dropout": 0.5, "stem_multiplier": 2}, 8),
+    ("darts", "darts",  # its output is every node: no cell input is reduced
+     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_5x5', 1), ('dil_conv_3x3', 0), ('dil_conv_5x5', 2), "
+     "('max_pool_3x3', 1), ('avg_pool_3x3', 3), ('skip_connect', 4), ('sep_conv_3x3', 0)], normal_concat=[2, 3, 4, 5], "
+     "reduce=[('max_pool_3x3', 0), ('avg_pool_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "
+     "('sep_conv_5x5', 0), ('dil_conv_3x3', 1), ('dil_conv_5x5', 0), ('skip_connect', 1)], reduce_concat=[2, 3, 4, 5])",
+     {"auxiliary": True}, 7),
 ]
 RNN_CASES = [("rnn_a", RNN_ARCH), ("rnn_b", RNN_ARCH_IDENTITY)]
 
@@ -286,7 +291,7 @@ def test_every_cnn_op_and_rnn_activation_of_the_package_has_an_export():
 
 def test_the_cnn_cases_use_every_op_in_a_normal_cell_and_strided_in_a_reduction_cell():
     loose_inputs = 0
-    for space_name in ("nao-cnn", "nao-cnn-large"):
+    for space_name in ("nao-cnn", "nao-cnn-large", "darts"):
         space = nao.get_space(space_name)
         normal_ops, strided_ops = set(), set()
         for _, name, arch, _, _ in CNN_CASES:
@@ -294,7 +299,7 @@ def test_the_cnn_cases_use_every_op_in_a_normal_cell_and_strided_in_a_reduction_
                 normal, reduction = space.cells(space.parse(arch))
                 normal_ops |= {space.op_names[op] for node in normal for _, op in node}
                 strided_ops |= {space.op_names[op] for node in reduction for source, op in node if source < 2}
-                loose_inputs += any(k < 2 for k in CellSpace.loose_ends(reduction))
+                loose_inputs += any(k < 2 for k in space.output_states(reduction))
         assert normal_ops == strided_ops == set(space.op_names)
     assert loose_inputs >= 2
 

@@ -3,14 +3,14 @@
 A cell reads the outputs of the two previous cells (``s0`` = cell k-2, ``s1`` = cell k-1),
 brings both to ``channels`` with 1x1 convolutions (a factorized reduction for ``s0`` when cell
 k-1 halved the resolution), computes node ``j = op_a(input_a) + op_b(input_b)`` and outputs the
-"loose ends" (states no node reads, the cell inputs included) concatenated on channels. In a
-reduction cell the ops reading a cell input have stride 2, and a loose cell input is reduced
-by a factorized reduction (nao-facts §1.1).
+space's output states concatenated on channels: NAO's "loose ends" (states no node reads, the cell
+inputs included) or, in ``darts``, every node. In a reduction cell the ops reading a cell input
+have stride 2, and a cell input in the output is reduced by a factorized reduction (nao-facts §1.1).
 
 ``FixedCell`` holds only its arch's ops: the standalone child network. ``SharedCell`` holds one
 op per (node, input, op) and runs whichever arch it is given: the weight-sharing supernet (ENAS,
 NAO-WS); it maps the variable concatenation back to ``channels`` with a 1x1 convolution whose
-weight is sliced per loose end, so every arch gives the next cell the same shape.
+weight is sliced per output state, so every arch gives the next cell the same shape.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 
 class _Cell(nn.Module):
-    """Preprocessing, node computation and loose-end reduction; subclasses say where ops come from."""
+    """Preprocessing, node computation and the output's reduction; subclasses say where ops come from."""
 
-    def __init__(self, *, c_pp: int, c_p: int, channels: int, reduction: bool, reduction_prev: bool, stats: bool):
+    def __init__(self, space: CellSpace, *, c_pp: int, c_p: int, channels: int, reduction: bool,
+                 reduction_prev: bool, stats: bool):
         super().__init__()
+        self.output_states = space.output_states
         self.reduction = reduction
         self.channels = channels
         self.pre0 = (FactorizedReduce(c_pp, channels, stats) if reduction_prev
@@ -44,7 +46,7 @@ class _Cell(nn.Module):
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
         raise NotImplementedError
 
-    def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
+    def combine(self, cell: Cell, outputs: list[torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
     def stride(self, source: int) -> int:
@@ -63,9 +65,9 @@ class _Cell(nn.Module):
                     h = drop_path(h, drop_prob)
                 total = h if total is None else total + h
             states.append(total)
-        ends = [memo.apply(self.reduce_input[str(k)], k, states[k]) if self.reduction and k < 2 else states[k]
-                for k in CellSpace.loose_ends(cell)]
-        return self.combine(cell, ends)
+        outputs = [memo.apply(self.reduce_input[str(k)], k, states[k]) if self.reduction and k < 2 else states[k]
+                   for k in self.output_states(cell)]
+        return self.combine(cell, outputs)
 
 
 class ArchIndependent:
@@ -87,25 +89,25 @@ class ArchIndependent:
 
 
 class FixedCell(_Cell):
-    """One arch's cell; the output concatenates its loose ends (``out_channels`` = their number x channels)."""
+    """One arch's cell; the output concatenates its output states (``out_channels`` = their number x channels)."""
 
-    def __init__(self, cell: Cell, op_names: tuple[str, ...], **kwargs):
-        super().__init__(**kwargs, stats=True)
+    def __init__(self, cell: Cell, space: CellSpace, **kwargs):
+        super().__init__(space, **kwargs, stats=True)
         self.cell = cell
         self.ops = nn.ModuleDict({
-            f"{j}_{b}": make_op(op_names[op], self.channels, self.stride(source))
+            f"{j}_{b}": make_op(space.op_names[op], self.channels, self.stride(source))
             for j, node in enumerate(cell) for b, (source, op) in enumerate(node)
         })
-        inputs = [k for k in CellSpace.loose_ends(cell) if k < 2] if self.reduction else []
+        inputs = [k for k in self.output_states(cell) if k < 2] if self.reduction else []
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, True)
                                            for k in inputs})
-        self.out_channels = len(CellSpace.loose_ends(cell)) * self.channels
+        self.out_channels = len(self.output_states(cell)) * self.channels
 
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
         return self.ops[f"{node}_{branch}"]
 
-    def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(loose, dim=1)
+    def combine(self, cell: Cell, outputs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(outputs, dim=1)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: Cell | None = None, drop_prob: float = 0.0,
                 memo: ArchIndependent | None = None) -> torch.Tensor:
@@ -115,13 +117,14 @@ class FixedCell(_Cell):
 class SharedCell(_Cell):
     """Every arch's cell with shared weights: one op per (node, input, op), batch statistics only."""
 
-    def __init__(self, n_nodes: int, op_names: tuple[str, ...], **kwargs):
-        super().__init__(**kwargs, stats=False)
+    def __init__(self, space: CellSpace, **kwargs):
+        super().__init__(space, **kwargs, stats=False)
+        n_nodes = space.n_nodes
         self.ops = nn.ModuleDict({
             f"{j}_{source}_{op}": make_op(name, self.channels, self.stride(source), stats=False)
-            for j in range(n_nodes) for source in range(j + 2) for op, name in enumerate(op_names)
+            for j in range(n_nodes) for source in range(j + 2) for op, name in enumerate(space.op_names)
         })
-        inputs = (0, 1) if self.reduction else ()
+        inputs = (0, 1) if self.reduction and space.output == "loose_ends" else ()
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, False)
                                            for k in inputs})
         self.out_weight = nn.Parameter(torch.empty(self.channels, (n_nodes + 2) * self.channels))
@@ -132,7 +135,7 @@ class SharedCell(_Cell):
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
         return self.ops[f"{node}_{source}_{op}"]
 
-    def combine(self, cell: Cell, loose: list[torch.Tensor]) -> torch.Tensor:
+    def combine(self, cell: Cell, outputs: list[torch.Tensor]) -> torch.Tensor:
         c = self.channels
-        columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in CellSpace.loose_ends(cell)], dim=1)
-        return self.out_bn(F.conv2d(F.relu(torch.cat(loose, dim=1)), columns[:, :, None, None]))
+        columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in self.output_states(cell)], dim=1)
+        return self.out_bn(F.conv2d(F.relu(torch.cat(outputs, dim=1)), columns[:, :, None, None]))

@@ -43,12 +43,10 @@ SAMPLING = ("uniform", "params")
 
 
 def check_trainable(space: CellSpace) -> None:
-    """``ConfigError`` for a cell space whose networks this task cannot build: ops without a module here, or a
-    cell output other than the concatenation of its loose ends (``darts`` concatenates every node)."""
+    """``ConfigError`` for a cell space whose networks this task cannot build: ops without a module here."""
     missing = [name for name in space.op_names if name not in OPS]
-    if missing or space.output != "loose_ends":
-        what = f"ops {', '.join(missing)}" if missing else f"output {space.output!r}"
-        raise ConfigError(f"space: the CNN task cannot build {space.name} cells yet ({what})")
+    if missing:
+        raise ConfigError(f"space: the CNN task cannot build {space.name} cells (no ops {', '.join(missing)})")
 
 
 class _ImageEvaluator(TaskEvaluator):
@@ -164,7 +162,7 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
             cell = self.space.cells(arch)[int(reduction)]
             modules = [cell_module.op(j, b, s, o) for j, node in enumerate(cell) for b, (s, o) in enumerate(node)]
             if reduction:
-                modules += [cell_module.reduce_input[str(k)] for k in CellSpace.loose_ends(cell) if k < 2]
+                modules += [cell_module.reduce_input[str(k)] for k in self.space.output_states(cell) if k < 2]
             total += sum(p.numel() for m in modules for p in m.parameters())
         return total
 

@@ -108,7 +108,7 @@ class ChildNetwork(CellNetwork):
         self.arch = space.format(arch)
 
         def make_cell(*, reduction: bool, **kwargs) -> FixedCell:
-            return FixedCell(arch_cells[reduction], space.op_names, reduction=reduction, **kwargs)
+            return FixedCell(arch_cells[reduction], space, reduction=reduction, **kwargs)
 
         super().__init__(make_cell=make_cell, in_channels=in_channels, n_classes=n_classes, config=config)
 
@@ -123,7 +123,7 @@ class Supernet(CellNetwork):
         self.space = space
 
         def make_cell(**kwargs) -> SharedCell:
-            return SharedCell(space.n_nodes, space.op_names, **kwargs)
+            return SharedCell(space, **kwargs)
 
         super().__init__(make_cell=make_cell, in_channels=in_channels, n_classes=n_classes, config=config,
                          stats=False)

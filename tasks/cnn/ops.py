@@ -29,11 +29,13 @@ class ReLUConvBN(nn.Sequential):
 
 
 def conv(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
-         groups: int = 1) -> nn.Conv2d:
+         groups: int = 1, dilation: int = 1) -> nn.Conv2d:
+    """No bias; padded so that stride 1 keeps the size and stride 2 halves it (rounding up)."""
     size = (kernel, kernel) if isinstance(kernel, int) else kernel
     if size == (1, 1) and stride not in (1, (1, 1)) and groups == 1:
         return StridedConv1x1(c_in, c_out, stride)
-    return nn.Conv2d(c_in, c_out, size, stride, padding=(size[0] // 2, size[1] // 2), groups=groups, bias=False)
+    padding = (dilation * (size[0] // 2), dilation * (size[1] // 2))
+    return nn.Conv2d(c_in, c_out, size, stride, padding=padding, dilation=dilation, groups=groups, bias=False)
 
 
 class StridedConv1x1(nn.Conv2d):
@@ -106,14 +108,23 @@ def factorized_conv(kernel: int) -> OpFactory:
     return lambda c, s, stats: ReLUConvBN([conv(c, c, (1, kernel), (1, s)), conv(c, c, (kernel, 1), (s, 1))], c, stats)
 
 
+def dil_conv(kernel: int) -> OpFactory:
+    """DARTS' dilated separable convolution: ReLU, depthwise k x k with dilation 2, pointwise 1x1, BN (once,
+    where ``SepConv`` stacks two): a 5x5 (9x9) receptive field for the weights of a 3x3 (5x5)."""
+    return lambda c, s, stats: ReLUConvBN([conv(c, c, kernel, s, groups=c, dilation=2), conv(c, c, 1)], c, stats)
+
+
 def pool(kind: str, kernel: int) -> OpFactory:
     return lambda c, s, stats: Pool(kind, kernel, s)
 
 
 OPS: dict[str, OpFactory] = {
     "identity": identity,
+    "skip_connect": identity,  # DARTS' name for it
     "sep_conv_3x3": lambda c, s, stats: SepConv(c, 3, s, stats),
     "sep_conv_5x5": lambda c, s, stats: SepConv(c, 5, s, stats),
+    "dil_conv_3x3": dil_conv(3),
+    "dil_conv_5x5": dil_conv(5),
     "conv_1x1": lambda c, s, stats: ReLUConvBN([conv(c, c, 1, s)], c, stats),
     "conv_3x3": lambda c, s, stats: ReLUConvBN([conv(c, c, 3, s)], c, stats),
     "conv_1x3_3x1": factorized_conv(3),
