@@ -9,7 +9,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
-from conftest import write_results_csv
+from conftest import SMALL, write_results_csv
 
 import nao
 from nao.predictors.ensemble import EnsembleConfig, EnsemblePredictor
@@ -193,3 +193,17 @@ def test_strategies_propose_other_representatives_of_tabled_networks(strategy, c
     assert len(records) == 30 and len({space.canonical(a) for a in archs}) == 30
     assert all(r.metrics["score"] == scores[space.canonical(a)] for r, a in zip(records, archs, strict=True))
     assert any(a not in scores for a in archs)  # not dropped: evaluated as its tabled network
+
+
+@pytest.mark.parametrize("mutants", [0, 30])
+def test_nao_with_mutants_takes_the_best_predicted_of_its_proposals_and_the_top_archs_mutations(mutants, tmp_path):
+    section = {"seed_archs": 6, "new_per_iteration": 4, "top_k": 4, "epochs": 30, "warm_epochs": 10,
+               "mutants": mutants, "controller": SMALL}
+    run_search(config("nao", budget=14, nao=json.dumps(section)), tmp_path / "run", progress=False)
+    records = RunDir(tmp_path / "run").read_history()[6:]
+    assert {r.source for r in records} <= ({"nao", "nao-mutation"} if mutants else {"nao", "random-fill"})
+    if mutants:
+        assert any(r.source == "nao-mutation" for r in records)
+        for stage in (records[:4], records[4:]):  # one ranked batch per iteration, best predicted first
+            predicted = [r.predicted for r in stage]
+            assert predicted == sorted(predicted, reverse=True)

@@ -71,17 +71,10 @@ class BananasStrategy(Strategy):
     def _candidates(self, archs: list[Arch], scores: np.ndarray, seen: set) -> list[Arch]:
         """Distinct new evaluable mutations of the best ``parents`` archs (random archs when they run out)."""
         parents = [archs[i] for i in np.argsort(-scores, kind="stable")[:self.config.parents]]
-        found: dict = {}
-        for attempt in range(100 * self.config.candidates):
-            if len(found) == self.config.candidates:
-                break
-            child = self.space.mutate(parents[attempt % len(parents)], self.rng)
-            key = self.space.canonical(child)
-            if key not in seen and key not in found and self.evaluable(child):
-                found[key] = child
+        found = self.new_mutations(parents, self.config.candidates, seen)
         if not found:  # every mutation of every parent is known
             return [c.arch for c in self.random_new(self.config.batch, seen, "random")]
-        return list(found.values())
+        return found
 
 
 register_strategy("bananas", BananasStrategy, config=BananasConfig)

@@ -141,6 +141,19 @@ class Strategy(ABC):
                 found.append(Candidate(arch, source))
         raise UserError(f"found only {len(found)} of {n} new archs: the space or table is exhausted")
 
+    def new_mutations(self, parents: Sequence[Arch], n: int, seen: set) -> list[Arch]:
+        """Up to ``n`` distinct evaluable mutations of ``parents`` (mutated in turn), none equivalent to ``seen``;
+        fewer where the parents' mutations run out."""
+        found: dict = {}
+        for attempt in range(100 * n):
+            if len(found) == n:
+                break
+            child = self.space.mutate(parents[attempt % len(parents)], self.rng)
+            key = self.space.canonical(child)
+            if key not in seen and key not in found and self.evaluable(child):
+                found[key] = child
+        return list(found.values())
+
     def seen(self, history: Sequence[Evaluated], failed: Sequence[Arch] = ()) -> set:
         """Canonical forms of every arch evaluated or failed."""
         return {self.space.canonical(h.arch) for h in history} | {self.space.canonical(a) for a in failed}
@@ -223,10 +236,12 @@ class NAOConfig:
     warm_epochs: int = 200  # epochs of every later fit: it starts from the previous fit's weights, and the pool
     #                         grew by one iteration's archs (5x fewer epochs: same search quality, 4x faster on
     #                         NB201, docs/benchmarks.md)
+    mutants: int = 0  # > 0: this many mutations of the top-k archs compete with the decoded proposals for the
+    #                   batch, all ranked by the predictor (0: gradient steps only, as in the paper)
     controller: ControllerConfig = field(default_factory=ControllerConfig)  # device "auto": the search's device
 
     def __post_init__(self) -> None:
-        at_least(self, seed_archs=2, new_per_iteration=1, top_k=1, epochs=1, warm_epochs=1)
+        at_least(self, seed_archs=2, new_per_iteration=1, top_k=1, epochs=1, warm_epochs=1, mutants=0)
 
 
 class NAOStrategy(Strategy):
@@ -274,9 +289,13 @@ class NAOStrategy(Strategy):
         epochs = self.config.epochs if self.iteration == 1 else self.config.warm_epochs
         self.last_fit = ctrl.fit(archs, scores, epochs=epochs)
         wanted = min(remaining, self.config.new_per_iteration)
-        proposals = [p for p in ctrl.propose(archs, scores, n=wanted, top_k=self.config.top_k)
-                     if self.evaluable(p.arch)]
-        batch = [Candidate(p.arch, "nao", p.predicted) for p in proposals]
+        batch = [Candidate(p.arch, "nao", p.predicted)
+                 for p in ctrl.propose(archs, scores, n=wanted, top_k=self.config.top_k) if self.evaluable(p.arch)]
+        if self.config.mutants:
+            parents = [archs[i] for i in np.argsort(-self.better(scores), kind="stable")[:self.config.top_k]]
+            known = seen | {self.space.canonical(c.arch) for c in batch}
+            mutants = [Candidate(a, "nao-mutation") for a in self.new_mutations(parents, self.config.mutants, known)]
+            batch = self._best_predicted(ctrl, batch + mutants, wanted)
         seen |= {self.space.canonical(c.arch) for c in batch}
         fill = self.random_new(wanted - len(batch), seen, "random-fill")
         if fill:
@@ -285,6 +304,12 @@ class NAOStrategy(Strategy):
         self.checkpoint = f"controller/iter{self.iteration:03d}"
         ctrl.save(self.run_path / self.checkpoint)
         return batch
+
+    def _best_predicted(self, ctrl: Controller, candidates: list[Candidate], n: int) -> list[Candidate]:
+        """The ``n`` candidates the controller predicts best, each with its prediction."""
+        predicted = ctrl.predict([c.arch for c in candidates]) if candidates else np.zeros(0)
+        order = np.argsort(-self.better(predicted), kind="stable")[:n]
+        return [Candidate(candidates[i].arch, candidates[i].source, float(predicted[i])) for i in order]
 
 
 register_strategy("nao", NAOStrategy, config=NAOConfig)
