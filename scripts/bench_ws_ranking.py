@@ -1,7 +1,8 @@
-"""Weight-sharing ranking quality (issue #4): supernet scores against short standalone training.
+"""Weight-sharing ranking quality (issues #4, #17): supernet scores against standalone training.
 
     python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
     python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl] [--more-stages N]
+    python scripts/bench_ws_ranking.py RUN_DIR [RUN_DIR ...] --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
 
 RUN_DIR is a finished supernet search of any task (e.g. the main job's runs/fashion_mnist_ws/search,
 or a PTB search). Its last supernet scores every arch it evaluated; ``--archs`` of them, evenly
@@ -13,6 +14,13 @@ inside or outside the search's pool) and those scores are compared with the file
 then trains the supernet N more stages on the search's pool (on a copy of the run: the run is left as
 it was) and compares again after each. Prints one JSON object with Kendall's tau and Spearman's rho
 between the two scores (and writes the pairs to --out).
+
+With ``--ground-truth`` (a file of ``scripts/ws_ground_truth.py``: cells of the search's space trained standalone
+with its task settings), nothing is trained: each run's last supernet scores every cell of the file, and the JSON
+object holds, per run and as mean and standard deviation over the runs: Kendall's tau and Spearman's rho over all
+cells, tau among the file's top 20 % and top 50 % (by its measured metric), precision@10 (share of the true top 10
+among the supernet's top 10), and the true metric of the supernet's pick (its best-scored cell) beside the file's
+best and the mean of its ``random`` cells.
 """
 
 from __future__ import annotations
@@ -20,65 +28,133 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import yaml
+from common import FinalSupernet, load_final_supernet, standalone_config
+from ws_ground_truth import read_cells
 
-import nao
-from nao.config import from_dict
-from nao.predictors.metrics import kendall_tau, spearman
+from nao.errors import UserError
+from nao.predictors.metrics import kendall_tau, precision_at_k, spearman
 from nao.results import load_results
 from nao.search.evaluators import make_evaluator
-from nao.search.loop import SearchConfig
-from nao.search.rundir import RunDir
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path)
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="one, or several with --ground-truth")
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3, help="standalone training epochs per arch")
     parser.add_argument("--against", type=Path, help="a results file: compare with its scores instead of training")
     parser.add_argument("--metric", help="--against's score column (default: its only numeric column)")
     parser.add_argument("--more-stages", type=int, default=0,
                         help="with --against: train the supernet this many more stages, comparing after each")
+    parser.add_argument("--ground-truth", type=Path, metavar="FILE",
+                        help="a file of scripts/ws_ground_truth.py: every run's supernet scores its cells")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
-    args = parser.parse_args()
-    config = from_dict(SearchConfig, yaml.safe_load((args.run / "config.yaml").read_text()))
-    space = nao.get_space(config.space)
-    run = RunDir(args.run)
-    pool = [space.parse(r.arch) for r in run.read_history()]
-    supernet = make_evaluator(space, replace(config.evaluator, type="supernet"), seed=config.seed,
-                              device=config.device, run_path=args.run)
-    stage = run.load_state()["stage"]
-    supernet.begin_stage(stage, pool)  # loads the last stage's weights
-    metric, started = supernet.metric, time.perf_counter()
+    args = parser.parse_args(argv)
+    if len(args.runs) > 1 and not args.ground_truth:
+        parser.error("several RUN_DIRs need --ground-truth")
+    try:
+        result = against_ground_truth(args.runs, args.ground_truth) if args.ground_truth else one_run(args)
+    except UserError as err:
+        print(f"bench_ws_ranking: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(json.dumps(result))
+
+
+def one_run(args: argparse.Namespace) -> dict:
+    """Supernet scores against short standalone training, or against ``--against``'s scores."""
+    final = load_final_supernet(args.runs[0])
+    supernet, started = final.supernet, time.perf_counter()
     if args.against:
-        rows, other = compared_with_results(args, space, pool, supernet, stage)
+        rows, other = compared_with_results(args, final)
     else:
-        rows = trained_from_scratch(args, config, space, pool, supernet)
+        rows = trained_from_scratch(args, final)
         other = {"standalone_epochs": args.epochs, "standalone_seconds": round(time.perf_counter() - started, 1)}
     if args.out:
         with open(args.out, "w", newline="") as f:
-            csv.writer(f).writerows([("arch", f"supernet_{metric}", f"standalone_{metric}"), *rows])
+            csv.writer(f).writerows([("arch", f"supernet_{supernet.metric}", f"standalone_{supernet.metric}"),
+                                     *rows])
     ws, sa = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
-    print(json.dumps({"benchmark": "ws_ranking", "run": str(args.run), "archs": len(rows), **other,
-                      "kendall_tau": round(float(kendall_tau(ws, sa)), 3),
-                      "spearman": round(float(spearman(ws, sa)), 3),
-                      "supernet_range": [round(float(ws.min()), 1), round(float(ws.max()), 1)],
-                      "standalone_range": [round(float(sa.min()), 1), round(float(sa.max()), 1)],
-                      "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}))
+    return {"benchmark": "ws_ranking", "run": str(args.runs[0]), "archs": len(rows), **other,
+            "kendall_tau": round(float(kendall_tau(ws, sa)), 3),
+            "spearman": round(float(spearman(ws, sa)), 3),
+            "supernet_range": [round(float(ws.min()), 1), round(float(ws.max()), 1)],
+            "standalone_range": [round(float(sa.min()), 1), round(float(sa.max()), 1)],
+            "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}
 
 
-def compared_with_results(args: argparse.Namespace, space, pool: list, supernet, stage: int) -> tuple[list, dict]:
+def against_ground_truth(runs: list[Path], path: Path) -> dict:
+    """Each run's last supernet scored on every cell of ground-truth file ``path``: the metrics of
+    ``ground_truth_metrics`` per run, and their mean and standard deviation over the runs (of the metrics every
+    run has: a tau among tied values has none)."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    cells = read_cells(path)
+    if len(cells) < 2:
+        raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
+    per_run = []
+    for run in runs:
+        final = load_final_supernet(run)
+        supernet, metric = final.supernet, final.supernet.metric
+        missing = next((n for n, c in enumerate(cells, 1) if metric not in c), None)
+        if missing is not None:
+            raise UserError(f"{path}:{missing}: no {metric!r}, the metric of {run}'s supernet")
+        archs = [final.space.parse(c["arch"]) for c in cells]
+        scores = np.array([supernet.evaluate(a)[metric] for a in archs])
+        found = ground_truth_metrics(scores, np.array([c[metric] for c in cells]),
+                                     np.array([c.get("group") == "random" for c in cells]), minimize=supernet.minimize)
+        per_run.append({"run": str(run), "picked_arch": cells[found.pop("picked_index")]["arch"], **found})
+        print(json.dumps(per_run[-1]), file=sys.stderr)
+    summary = {}
+    for key in per_run[0]:
+        values = [r[key] for r in per_run]
+        if all(isinstance(v, float) for v in values):
+            summary[key] = {"mean": round(float(np.mean(values)), 3),
+                            "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
+    return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
+            "runs": per_run, "summary": summary}
+
+
+def ground_truth_metrics(scores: np.ndarray, truth: np.ndarray, is_random: np.ndarray, *,
+                         minimize: bool = False) -> dict:
+    """How supernet ``scores`` rank cells whose measured metric is ``truth`` (``is_random``: the cells drawn
+    uniformly, whose mean is what a search must beat). ``picked`` is the true metric of the best-scored cell
+    (``picked_index``), ``best`` the best true metric; the taus ``top20``/``top50`` are among the truly best
+    20 % / 50 % of the cells (at least 2)."""
+    sign = -1.0 if minimize else 1.0
+    higher_scores, higher_truth = sign * scores, sign * truth  # higher is better in both from here
+    truly_best = np.argsort(-higher_truth, kind="stable")
+
+    def tau_among_top(share: float) -> float | None:
+        top = truly_best[:max(2, round(share * len(truth)))]
+        return rounded(kendall_tau(higher_truth[top], higher_scores[top]))
+
+    picked = int(np.argmax(higher_scores))
+    return {"kendall_tau": rounded(kendall_tau(higher_truth, higher_scores)),
+            "spearman": rounded(spearman(higher_truth, higher_scores)),
+            "kendall_tau_top20": tau_among_top(0.2), "kendall_tau_top50": tau_among_top(0.5),
+            "precision_at_10": rounded(precision_at_k(higher_truth, higher_scores, 10)),
+            "picked": round(float(truth[picked]), 3), "picked_index": picked,
+            "best": round(float(truth[truly_best[0]]), 3),
+            "random_mean": round(float(truth[is_random].mean()), 3) if is_random.any() else None}
+
+
+def rounded(value: float) -> float | None:
+    """``value`` to 3 decimals; ``None`` for NaN (a correlation of tied values), which JSON has no word for."""
+    return None if math.isnan(value) else round(value, 3)
+
+
+def compared_with_results(args: argparse.Namespace, final: FinalSupernet) -> tuple[list, dict]:
     """(arch, supernet score, the file's score) for every arch of ``--against``, and with ``--more-stages``
     the rank correlations after each further stage of supernet training (on a copy of the run)."""
+    space, supernet = final.space, final.supernet
     given = load_results(args.against, space, metric=args.metric)
 
     def compared() -> list[tuple]:
@@ -89,9 +165,9 @@ def compared_with_results(args: argparse.Namespace, space, pool: list, supernet,
     if args.more_stages:
         other["more_stages"] = []
         with tempfile.TemporaryDirectory() as tmp:
-            supernet.run_path = Path(shutil.copytree(args.run, Path(tmp) / "run"))
+            supernet.run_path = Path(shutil.copytree(args.runs[0], Path(tmp) / "run"))
             for more in range(1, args.more_stages + 1):
-                supernet.begin_stage(stage + more, pool)
+                supernet.begin_stage(final.stage + more, final.pool)
                 ws = np.array([r[1] for r in compared()])
                 other["more_stages"].append({"stages": more,
                                              "kendall_tau": round(float(kendall_tau(ws, given.scores)), 3),
@@ -100,21 +176,18 @@ def compared_with_results(args: argparse.Namespace, space, pool: list, supernet,
     return rows, other
 
 
-def trained_from_scratch(args: argparse.Namespace, config: SearchConfig, space, pool: list, supernet) -> list[tuple]:
+def trained_from_scratch(args: argparse.Namespace, final: FinalSupernet) -> list[tuple]:
     """(arch, supernet score, score after ``--epochs`` of standalone training) for ``--archs`` archs of the
     pool, evenly spread over the supernet's ranking."""
-    metric, sign = supernet.metric, 1 if supernet.minimize else -1
-    scores = np.array([supernet.evaluate(a)[metric] for a in pool])
-    order = np.argsort(sign * scores)  # best first
-    picked = [int(order[i]) for i in np.linspace(0, len(pool) - 1, args.archs).round().astype(int)]
-    config.evaluator.task = config.evaluator.task | {"train": config.evaluator.task["train"] | {"epochs": args.epochs}}
-    standalone = make_evaluator(space, replace(config.evaluator, type="standalone"), seed=config.seed,
-                                device=config.device)
+    config, space, metric = final.config, final.space, final.supernet.metric
+    ranking = final.ranking()
+    picked = [ranking[i] for i in np.linspace(0, len(ranking) - 1, args.archs).round().astype(int)]
+    standalone = make_evaluator(space, standalone_config(config, args.epochs), seed=config.seed, device=config.device)
     rows = []
-    for n, i in enumerate(picked):
-        trained = standalone.evaluate(pool[i])[metric]
-        rows.append((space.format(pool[i]), float(scores[i]), trained))
-        print(f"{n + 1}/{len(picked)} supernet {scores[i]:.1f} standalone {trained:.1f}", file=sys.stderr)
+    for n, (arch, score) in enumerate(picked):
+        trained = standalone.evaluate(arch)[metric]
+        rows.append((space.format(arch), score, trained))
+        print(f"{n + 1}/{len(picked)} supernet {score:.1f} standalone {trained:.1f}", file=sys.stderr)
     return rows
 
 

@@ -1,15 +1,22 @@
-"""Helpers shared by the benchmark scripts: the shared data (NB201 table, NB301 surrogate) and ``key=value``
-hyperparameters."""
+"""Helpers shared by the benchmark scripts: the shared data (NB201 table, NB301 surrogate), ``key=value``
+hyperparameters, and a finished weight-sharing search's last supernet."""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 import nao
+from nao.errors import UserError
+from nao.search import SearchConfig, resolve_config
+from nao.search.evaluators import Evaluator, EvaluatorConfig, make_evaluator
+from nao.search.rundir import CONFIG, RunDir
+from nao.spaces.base import Arch, SearchSpace
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NB201_CSV = SHARED_DATA / "nb201" / "cifar10.csv"
@@ -38,3 +45,50 @@ def parse_overrides(pairs: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+@dataclass
+class FinalSupernet:
+    """A weight-sharing search's last supernet, loaded: it scores any arch of the run's space."""
+
+    config: SearchConfig  # the run's saved config
+    space: SearchSpace
+    pool: list[Arch]  # the archs the run evaluated
+    supernet: Evaluator
+    stage: int  # whose weights are loaded
+
+    def ranking(self) -> list[tuple[Arch, float]]:
+        """The pool with the supernet's scores, best first (ties keep the history's order)."""
+        scores = np.array([self.supernet.evaluate(a)[self.supernet.metric] for a in self.pool])
+        order = np.argsort(scores if self.supernet.minimize else -scores, kind="stable")
+        return [(self.pool[i], float(scores[i])) for i in order]
+
+
+def load_final_supernet(run: Path) -> FinalSupernet:
+    """The last supernet of run directory ``run``; ``UserError`` for a directory that is not a weight-sharing
+    search with a trained supernet."""
+    if not run.is_dir():
+        raise UserError(f"{run}: no such directory")
+    if not (run / CONFIG).is_file():
+        raise UserError(f"{run}: not a search run directory (no {CONFIG})")
+    config = resolve_config(yaml.safe_load((run / CONFIG).read_text()))
+    space = nao.get_space(config.space)
+    supernet = make_evaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=run)
+    if not supernet.shares_weights:
+        raise UserError(f"{run}: not a weight-sharing search (evaluator.type {config.evaluator.type})")
+    state = RunDir(run).load_state()
+    stage = state["stage"] if state else 0
+    if not supernet.checkpoint(stage).exists():  # `begin_stage` would train it
+        raise UserError(f"{run}: no supernet checkpoint {supernet.checkpoint(stage).name} (the search has not "
+                        "trained its supernet yet)")
+    pool = [space.parse(r.arch) for r in RunDir(run).read_history() if r.error is None]
+    supernet.begin_stage(stage, pool)  # loads the last stage's weights
+    return FinalSupernet(config, space, pool, supernet, stage)
+
+
+def standalone_config(config: SearchConfig, epochs: int) -> EvaluatorConfig:
+    """The ``standalone`` evaluator of a supernet search's task (same network, data and validation images), training
+    ``epochs`` epochs."""
+    task = config.evaluator.task
+    return replace(config.evaluator, type="standalone",
+                   task=task | {"train": task.get("train", {}) | {"epochs": epochs}})

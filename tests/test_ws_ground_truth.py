@@ -1,0 +1,226 @@
+"""scripts/ws_ground_truth.py (cells trained standalone for a weight-sharing search's space) and
+scripts/bench_ws_ranking.py --ground-truth (supernets measured against them), on tiny stripes searches."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import write_stripes
+from scipy.stats import kendalltau, spearmanr
+
+import nao
+from nao.search import load_config, run_search
+from nao.tasks.cnn.evaluators import StandaloneEvaluator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+ws_ground_truth = importlib.import_module("ws_ground_truth")
+bench_ws_ranking = importlib.import_module("bench_ws_ranking")
+
+SPACE = nao.get_space("nao-cnn")
+FIELDS = {"arch", "valid_acc", "group", "train_seed", "epochs", "seconds"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two threads on two busy cores make a tiny training many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    """A supernet search of the stripes data: random strategy, so one stage and no controller to fit."""
+    folder = tmp_path_factory.mktemp("ws")
+    write_stripes(folder / "stripes")
+    task = {"data": {"name": "mnist", "dir": str(folder / "stripes"), "valid_size": 60, "download": False},
+            "network": {"channels": 4, "cells_per_stage": 1, "auxiliary": False},
+            "train": {"epochs": 1, "batch_size": 32, "cutout": 0, "eval_batch_size": 64}, "valid_images": 60}
+    path = folder / "ws.yaml"
+    path.write_text(yaml.safe_dump({"space": "nao-cnn", "strategy": "random", "budget": 6, "seed": 0,
+                                    "evaluator": {"type": "supernet", "task": task}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(config_file) -> list[Path]:
+    """Two finished supernet searches (seeds 0 and 1)."""
+    out = []
+    for seed in (0, 1):
+        out.append(config_file.parent / f"run{seed}")
+        run_search(load_config(config_file, [f"seed={seed}"]), out[-1], progress=False)
+    return out
+
+
+def generate(config_file: Path, runs: list[Path], out: Path, *more: str) -> None:
+    ws_ground_truth.main(["--config", str(config_file), "--random", "2", "--top", "3", "--epochs", "1",
+                          "--out", str(out), "--runs", *map(str, runs), *more])
+
+
+@pytest.fixture(scope="module")
+def ground_truth(config_file, runs) -> Path:
+    out = config_file.parent / "gt" / "ground_truth.jsonl"
+    generate(config_file, runs, out)
+    return out
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def final_ranking(run: Path) -> list[str]:
+    """The run's archs best first by the scores its search saved after the last stage (ties in history order)."""
+    scores = json.loads((run / "scores.json").read_text())["scores"]
+    return sorted(scores, key=lambda arch: -scores[arch])  # stable: the saved order is the history's
+
+
+def test_the_file_holds_random_cells_and_the_tops_of_each_runs_final_ranking_round_robin(ground_truth, runs):
+    cells = lines(ground_truth)
+    assert [c["group"] for c in cells] == ["random", "top:run0", "random", "top:run1", "top:run0"]
+    for cell in cells:
+        assert set(cell) == FIELDS | ({"supernet_rank"} if cell["group"] != "random" else set())
+        assert (cell["train_seed"], cell["epochs"]) == (0, 1) and cell["seconds"] > 0
+        assert 0 <= cell["valid_acc"] <= 100
+    assert len({SPACE.canonical(SPACE.parse(c["arch"])) for c in cells}) == 5
+    for run in runs:
+        ranking = final_ranking(run)
+        taken = [c for c in cells if c["group"] == f"top:{run.name}"]
+        for cell in taken:
+            assert ranking[cell["supernet_rank"] - 1] == cell["arch"]
+        skipped = {c["arch"] for c in cells} - {c["arch"] for c in taken}  # taken earlier, by another group
+        assert [c["arch"] for c in taken] == [a for a in ranking if a not in skipped][:len(taken)]
+    header = json.loads(ground_truth.with_suffix(".json").read_text())
+    evaluator = header["training"]["evaluator"]
+    assert evaluator["type"] == "standalone" and evaluator["task"]["train"]["epochs"] == 1
+    assert evaluator["task"]["data"]["train_images"] is None and evaluator["task"]["valid_images"] == 60
+    [invocation] = header["invocations"]
+    assert invocation["command"].startswith("python scripts/ws_ground_truth.py --config ")
+    assert invocation["commit"] and (invocation["random"], invocation["top"]) == (2, 3)
+
+
+def count_trainings(monkeypatch) -> list:
+    """The archs trained from now on (the list grows)."""
+    trained, evaluate = [], StandaloneEvaluator.evaluate
+
+    def counted(self, arch):
+        trained.append(arch)
+        return evaluate(self, arch)
+
+    monkeypatch.setattr(StandaloneEvaluator, "evaluate", counted)
+    return trained
+
+
+def test_a_rerun_trains_nothing_and_a_last_line_cut_short_is_dropped_and_trained_again(
+        ground_truth, config_file, runs, tmp_path, monkeypatch):
+    out = tmp_path / "copy.jsonl"
+    shutil.copy(ground_truth, out)
+    shutil.copy(ground_truth.with_suffix(".json"), out.with_suffix(".json"))
+    before, trained = out.read_text(), count_trainings(monkeypatch)
+    generate(config_file, runs, out)
+    assert trained == [] and out.read_text() == before
+    assert len(json.loads(out.with_suffix(".json").read_text())["invocations"]) == 2
+
+    cut = before[:before.rindex("\n", 0, -1) + 1] + before.splitlines(keepends=True)[-1][:30]  # a kill mid-line
+    out.write_text(cut)
+    generate(config_file, runs, out)
+    assert [SPACE.format(a) for a in trained] == [lines(ground_truth)[-1]["arch"]]
+    assert [c["arch"] for c in lines(out)] == [c["arch"] for c in lines(ground_truth)]
+
+
+def test_more_random_cells_extend_the_file_with_the_same_first_ones(ground_truth, config_file, runs, tmp_path,
+                                                                    monkeypatch):
+    out = tmp_path / "copy.jsonl"
+    shutil.copy(ground_truth, out)
+    shutil.copy(ground_truth.with_suffix(".json"), out.with_suffix(".json"))
+    trained = count_trainings(monkeypatch)
+    ws_ground_truth.main(["--config", str(config_file), "--random", "3", "--top", "0", "--epochs", "1",
+                          "--out", str(out)])
+    assert len(trained) == 1 and lines(out)[:5] == lines(ground_truth)
+    assert lines(out)[5]["group"] == "random"
+
+
+def test_other_training_settings_are_refused_in_one_line(ground_truth, config_file, runs, tmp_path, capsys):
+    out = tmp_path / "copy.jsonl"
+    shutil.copy(ground_truth, out)
+    shutil.copy(ground_truth.with_suffix(".json"), out.with_suffix(".json"))
+    with pytest.raises(SystemExit) as exit_:
+        generate(config_file, runs, out, "--epochs", "2")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ws_ground_truth: error: {out} holds cells trained otherwise (evaluator.task.train.epochs: 1 in the run, "
+        "2 now): choose another --out"]
+
+
+@pytest.mark.parametrize("case", ["missing run", "run without supernet", "missing config", "table config"])
+def test_bad_input_is_one_line_and_exit_status_2(case, config_file, runs, tmp_path, capsys):
+    (tmp_path / "half").mkdir()
+    shutil.copy(runs[0] / "config.yaml", tmp_path / "half" / "config.yaml")  # a search killed before its supernet
+    (tmp_path / "table.yaml").write_text("space: nb201\nevaluator: {type: synthetic}\n")
+    config, run, message = {
+        "missing run": (config_file, tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: no such directory"),
+        "run without supernet": (config_file, tmp_path / "half",
+                                 f"{tmp_path / 'half'}: no supernet checkpoint stage0000.pt"),
+        "missing config": (tmp_path / "none.yaml", runs[0], f"{tmp_path / 'none.yaml'}: No such file"),
+        "table config": (tmp_path / "table.yaml", runs[0], "evaluator.type synthetic trains no networks"),
+    }[case]
+    with pytest.raises(SystemExit) as exit_:
+        generate(config, [run], tmp_path / "gt.jsonl")
+    assert exit_.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("ws_ground_truth: error: ") and message in line
+    assert not (tmp_path / "gt.jsonl").exists()
+
+
+def test_search_seeds_run_the_missing_searches_once_and_take_their_tops(config_file, tmp_path, monkeypatch):
+    argv = ["--config", str(config_file), "--random", "0", "--top", "1", "--epochs", "1", "--search-seeds", "3",
+            "--search-dir", str(tmp_path / "searches"), "--out", str(tmp_path / "gt.jsonl")]
+    ws_ground_truth.main(argv)
+    run = tmp_path / "searches" / "search-seed3"
+    [cell] = lines(tmp_path / "gt.jsonl")
+    assert (cell["group"], cell["supernet_rank"], cell["arch"]) == ("top:search-seed3", 1, final_ranking(run)[0])
+    searched = []
+    monkeypatch.setattr(ws_ground_truth, "run_search", lambda *args, **kwargs: searched.append(args))
+    ws_ground_truth.main(argv)
+    assert searched == [] and len(lines(tmp_path / "gt.jsonl")) == 1
+
+
+def test_ground_truth_metrics_on_a_ranking_made_by_hand():
+    truth = np.arange(20.0)  # cell i measured i
+    scores = truth.copy()
+    scores[[0, 1, 2, 10, 11, 12]] = [10, 11, 12, 0, 1, 2]  # 3 bad cells among the supernet's top 10
+    scores[16:] = [19, 18, 17, 16]  # the true top 20 % (4 cells) in reverse order
+    is_random = truth % 2 == 0
+    found = bench_ws_ranking.ground_truth_metrics(scores, truth, is_random)
+    top50 = np.arange(10, 20)  # the true top 50 %
+    assert found == {"kendall_tau": round(kendalltau(truth, scores)[0], 3),
+                     "spearman": round(spearmanr(truth, scores)[0], 3), "kendall_tau_top20": -1.0,
+                     "kendall_tau_top50": round(kendalltau(truth[top50], scores[top50])[0], 3),
+                     "precision_at_10": 0.7, "picked": 16.0, "picked_index": 16, "best": 19.0, "random_mean": 9.0}
+    flipped = bench_ws_ranking.ground_truth_metrics(-scores, -truth, is_random, minimize=True)
+    assert flipped == found | {"picked": -16.0, "best": -19.0, "random_mean": -9.0}
+
+
+def test_the_benchmark_finds_a_perfect_ranking_where_the_truth_is_the_supernets_own_scores(runs, tmp_path, capsys):
+    scores = json.loads((runs[0] / "scores.json").read_text())["scores"]
+    path = tmp_path / "own.jsonl"
+    path.write_text("".join(json.dumps({"arch": arch, "valid_acc": acc, "group": "random" if i % 2 else "top:run0"})
+                            + "\n" for i, (arch, acc) in enumerate(scores.items())) + '{"arch": "1 2')  # cut short
+    bench_ws_ranking.main([str(runs[0]), str(runs[1]), "--ground-truth", str(path)])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["cells"] == len(scores) and [r["run"] for r in result["runs"]] == list(map(str, runs))
+    own = result["runs"][0]
+    best = max(scores.values())
+    assert (own["kendall_tau"], own["spearman"], own["precision_at_10"]) == (1.0, 1.0, 1.0)
+    assert own["picked"] == own["best"] == round(best, 3) and scores[own["picked_arch"]] == best
+    assert own["random_mean"] == round(np.mean(list(scores.values())[1::2]), 3)
+    taus = [r["kendall_tau"] for r in result["runs"]]
+    assert result["summary"]["kendall_tau"] == {"mean": round(np.mean(taus), 3), "std": round(np.std(taus, ddof=1), 3)}
