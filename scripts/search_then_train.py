@@ -1,17 +1,19 @@
-"""Search, then train the best arch found and a random arch the same way (the README's main job).
+"""Search, then train the best arch found and a few random archs the same way (the README's main job).
 
     python scripts/search_then_train.py                       # NAO-WS on Fashion-MNIST, 2 CPU cores
-    python scripts/search_then_train.py configs/ptb_ws_cpu.yaml configs/ptb_train_cpu.yaml \\
-        --search-set evaluator.task.data.dir=../shared/data/ptb --train-set data.dir=../shared/data/ptb
+    python scripts/search_then_train.py configs/ptb_ws_cpu.yaml configs/ptb_train_cpu.yaml --random 1 \\
+        --train-seeds 3 --search-set evaluator.task.data.dir=../shared/data/ptb --train-set data.dir=../shared/data/ptb
 
 1. ``nao search SEARCH.yaml`` into OUT/search;
-2. ``nao train TRAIN.yaml`` for the search's best arch (OUT/best) and for a random arch drawn with the
-   same seed (OUT/random): same network, recipe and epochs; with ``--train-seeds N`` each is trained N
-   times, with training seeds SEED, SEED+1, ... (OUT/best-seed1, ...), since one training's result
-   varies with its seed;
-3. prints the validation and test metrics of both (the test set is read once per arch, after its
-   training), with N seeds their means and standard deviations, and, as the last line, a JSON summary.
-   Every step resumes: run it again after a kill.
+2. ``nao train TRAIN.yaml`` for the search's best arch (OUT/best) and for ``--random N`` random archs drawn
+   with the same seed (OUT/random, OUT/random2, ...): same network, recipe and epochs, so the random archs
+   show the spread the searched one has to stand out from; with ``--train-seeds K`` each is trained K times,
+   with training seeds SEED, SEED+1, ... (OUT/best-seed1, ...), since one training's result varies with its
+   seed;
+3. prints the validation and test metrics of every training (the test set is read once per training, after
+   it), each arch's mean over its training seeds, the random archs' mean ± standard deviation, and, as the
+   last line, a JSON summary (``best_test_acc``: the searched arch's; ``random_test_acc``: a list, one per
+   random arch; both means over training seeds). Every step resumes: run it again after a kill.
 """
 
 from __future__ import annotations
@@ -31,17 +33,21 @@ from nao.train import run_train
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("search", nargs="?", default=str(CONFIGS / "fashion_mnist_ws.yaml"))
     parser.add_argument("train", nargs="?", default=str(CONFIGS / "fashion_mnist_train.yaml"))
     parser.add_argument("--out", help="default runs/<search config name>")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-seeds", type=int, default=1, metavar="N", help="train each arch N times, seeds "
-                        "SEED..SEED+N-1, and compare the means")
+    parser.add_argument("--seed", type=int, default=0, help="search seed, random archs' seed, first training seed")
+    parser.add_argument("--random", type=int, default=3, metavar="N", help="random archs trained beside the "
+                        "searched one (default 3)")
+    parser.add_argument("--train-seeds", type=int, default=1, metavar="K", help="train each arch K times, seeds "
+                        "SEED..SEED+K-1, and compare the means")
     parser.add_argument("--search-set", nargs="*", default=[], metavar="KEY=VALUE", help="search config overrides")
     parser.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE", help="train config overrides")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.random < 1 or args.train_seeds < 1:
+        parser.error("--random and --train-seeds must be at least 1")
     out, started = Path(args.out or f"runs/{Path(args.search).stem}"), time.perf_counter()
 
     def stage(text: str) -> None:
@@ -52,15 +58,19 @@ def main() -> None:
     search = run_search(config, out / "search", resume=True)
     search_seconds = time.perf_counter() - started
     space = nao.get_space(config.space)
-    archs = {"best": search["best_arch"], "random": space.format(space.sample(np.random.default_rng(args.seed)))}
+    archs = {"best": search["best_arch"]} | {random_name(i): arch for i, arch in
+                                             enumerate(random_archs(space, args.random, args.seed))}
     trained = {name: [] for name in archs}  # per arch, one result per training seed
     for name, arch in archs.items():
         for k in range(args.train_seeds):
             stage(f"training the {name} arch, training seed {args.seed + k} ({args.train}): {arch}")
             trained[name].append(run_train(args.train, [f"arch={arch}", f"seed={args.seed + k}", *args.train_set],
                                            out / run_name(name, k), resume=True))
+
     metrics = [k for k in trained["best"][0] if k.startswith(("valid_", "test_"))]
-    width = max(8, len(run_name("random", args.train_seeds - 1)) + 2)
+    means = {name: {m: float(np.mean([r[m] for r in results])) for m in metrics} for name, results in trained.items()}
+    randoms = [name for name in archs if name != "best"]
+    width = max(8, len(run_name(randoms[-1], args.train_seeds - 1)) + 2)
     print(f"{'arch':{width}}{'search ' + (config.evaluator.metric or 'metric'):>18}"
           + "".join(f"{m:>11}" for m in metrics) + f"{'params':>9}  text")
     for name, results in trained.items():
@@ -68,25 +78,52 @@ def main() -> None:
             searched = f"{search['best_metric']:.2f}" if name == "best" and k == 0 else "-"
             print(f"{run_name(name, k):{width}}{searched:>18}" + "".join(f"{r[m]:>11.2f}" for m in metrics)
                   + f"{r['params']:>9}  {r['arch']}")
-    summary = {"search_seconds": round(search_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
-               "evaluated": search["evaluated"], "best_search_metric": search["best_metric"],
-               **{f"{name}_{m}": trained[name][0][m] for name in archs for m in ("arch", *metrics)}}
     if args.train_seeds > 1:
         for name, results in trained.items():
-            cells = []
-            for m in metrics:
-                values = [r[m] for r in results]
-                mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
-                summary |= {f"{name}_{m}_seeds": values, f"{name}_{m}_mean": mean, f"{name}_{m}_std": std}
-                cells.append(f"{m} {mean:.2f} ± {std:.2f}")
-            print(f"{name:{width}}over training seeds {args.seed}..{args.seed + args.train_seeds - 1}: "
-                  + ", ".join(cells))
+            print(f"{name:{width}}over training seeds {args.seed}..{args.seed + args.train_seeds - 1}: " + ", ".join(
+                f"{m} {means[name][m]:.2f} ± {np.std([r[m] for r in results], ddof=1):.2f}" for m in metrics))
+    spread = {m: (float(np.mean([means[n][m] for n in randoms])),
+                  float(np.std([means[n][m] for n in randoms], ddof=1)) if len(randoms) > 1 else float("nan"))
+              for m in metrics}
+    print(f"{len(randoms)} random arch{'s' if len(randoms) > 1 else ''}: " + ", ".join(
+        f"{m} {mean:.2f} ± {std:.2f}" for m, (mean, std) in spread.items()) + "; best: " + ", ".join(
+        f"{m} {means['best'][m]:.2f} ({standing(means['best'][m], *spread[m])})" for m in metrics))
+
+    summary = {"search_seconds": round(search_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
+               "evaluated": search["evaluated"], "best_search_metric": search["best_metric"], "train_seeds":
+               args.train_seeds, "best_arch": archs["best"], **{f"best_{m}": means["best"][m] for m in metrics},
+               "random_arch": [archs[n] for n in randoms], **{f"random_{m}": [means[n][m] for n in randoms]
+                                                               for m in metrics}}
     print(json.dumps(summary))
+    return summary
+
+
+def random_archs(space: nao.SearchSpace, n: int, seed: int) -> list[str]:
+    """``n`` distinct random archs (by canonical form), drawn in turn from one generator seeded ``seed``: the
+    first is the same for every ``n``, so asking for more random archs later trains only the new ones."""
+    rng, archs, seen = np.random.default_rng(seed), [], set()
+    while len(archs) < n:
+        arch = space.sample(rng)
+        if (key := space.canonical(arch)) not in seen:
+            seen.add(key)
+            archs.append(space.format(arch))
+    return archs
+
+
+def random_name(i: int) -> str:
+    """OUT/random for the first random arch, then OUT/random2, OUT/random3, ..."""
+    return "random" if i == 0 else f"random{i + 1}"
 
 
 def run_name(name: str, k: int) -> str:
     """The run directory (and table row) of ``name``'s k-th training seed: OUT/best, OUT/best-seed1, ..."""
     return name if k == 0 else f"{name}-seed{k}"
+
+
+def standing(value: float, mean: float, std: float) -> str:
+    """How far ``value`` lies from the random archs' mean, in their standard deviations where there are two."""
+    gap = f"{value - mean:+.2f} vs their mean"
+    return gap if not std > 0 else f"{gap}, {(value - mean) / std:+.1f} std"
 
 
 if __name__ == "__main__":
