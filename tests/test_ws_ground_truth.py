@@ -44,7 +44,7 @@ def config_file(tmp_path_factory) -> Path:
     write_stripes(folder / "stripes")
     task = {"data": {"name": "mnist", "dir": str(folder / "stripes"), "valid_size": 60, "download": False},
             "network": {"channels": 4, "cells_per_stage": 1, "auxiliary": False},
-            "train": {"epochs": 1, "batch_size": 32, "cutout": 0, "eval_batch_size": 64}, "valid_images": 60}
+            "train": {"epochs": 1, "batch_size": 32, "cutout": 0, "eval_batch_size": 64}, "valid_images": 20}
     path = folder / "ws.yaml"
     path.write_text(yaml.safe_dump({"space": "nao-cnn", "strategy": "random", "budget": 6, "seed": 0,
                                     "evaluator": {"type": "supernet", "task": task}}))
@@ -101,7 +101,8 @@ def test_the_file_holds_random_cells_and_the_tops_of_each_runs_final_ranking_rou
     header = json.loads(ground_truth.with_suffix(".json").read_text())
     evaluator = header["training"]["evaluator"]
     assert evaluator["type"] == "standalone" and evaluator["task"]["train"]["epochs"] == 1
-    assert evaluator["task"]["data"]["train_images"] is None and evaluator["task"]["valid_images"] == 60
+    assert evaluator["task"]["data"]["train_images"] is None
+    assert evaluator["task"]["valid_images"] == 60  # the whole validation split; the supernet scores on 20
     [invocation] = header["invocations"]
     assert invocation["command"].startswith("python scripts/ws_ground_truth.py --config ")
     assert invocation["commit"] and (invocation["random"], invocation["top"]) == (2, 3)
@@ -224,3 +225,13 @@ def test_the_benchmark_finds_a_perfect_ranking_where_the_truth_is_the_supernets_
     assert own["random_mean"] == round(np.mean(list(scores.values())[1::2]), 3)
     taus = [r["kendall_tau"] for r in result["runs"]]
     assert result["summary"]["kendall_tau"] == {"mean": round(np.mean(taus), 3), "std": round(np.std(taus, ddof=1), 3)}
+
+
+def test_valid_images_scores_cells_on_the_first_n_validation_images(config_file, tmp_path):
+    out = tmp_path / "gt.jsonl"
+    ws_ground_truth.main(["--config", str(config_file), "--random", "1", "--top", "0", "--epochs", "1",
+                          "--valid-images", "30", "--out", str(out)])
+    header = json.loads(out.with_suffix(".json").read_text())
+    assert header["training"]["evaluator"]["task"]["valid_images"] == 30
+    [cell] = lines(out)
+    assert (cell["valid_acc"] * 30 / 100) == pytest.approx(round(cell["valid_acc"] * 30 / 100))
