@@ -9,7 +9,10 @@
    with the same seed (OUT/random, OUT/random2, ...): same network, recipe and epochs, so the random archs
    show the spread the searched one has to stand out from; with ``--train-seeds K`` each is trained K times,
    with training seeds SEED, SEED+1, ... (OUT/best-seed1, ...), since one training's result varies with its
-   seed;
+   seed. With ``--workers 2`` (the default) the random archs train in a second process while the search and
+   then the best arch's trainings run in this one, each process on one thread: a small CNN gains only 1.1-1.2x
+   from torch's second thread (docs/ray.md), two processes nearly 2x. ``--workers 1``: all in this process, in
+   order, on torch's threads. Results depend on the thread count, not on the order;
 3. prints the validation and test metrics of every training (the test set is read once per training, after
    it), each arch's mean over its training seeds, the random archs' mean ± standard deviation, and, as the
    last line, a JSON summary (``best_test_acc``: the searched arch's; ``random_test_acc``: a list, one per
@@ -20,11 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import nao
 from nao.search import load_config, run_search
@@ -43,34 +49,39 @@ def main(argv: list[str] | None = None) -> dict:
                         "searched one (default 3)")
     parser.add_argument("--train-seeds", type=int, default=1, metavar="K", help="train each arch K times, seeds "
                         "SEED..SEED+K-1, and compare the means")
+    parser.add_argument("--workers", type=int, default=2, help="processes of one thread each (default 2): the "
+                        "random archs train beside the search; 1: one process, torch's threads")
     parser.add_argument("--search-set", nargs="*", default=[], metavar="KEY=VALUE", help="search config overrides")
     parser.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE", help="train config overrides")
     args = parser.parse_args(argv)
-    if args.random < 1 or args.train_seeds < 1:
-        parser.error("--random and --train-seeds must be at least 1")
-    out, started = Path(args.out or f"runs/{Path(args.search).stem}"), time.perf_counter()
-
-    def stage(text: str) -> None:
-        print(f"[{time.perf_counter() - started:6.0f} s] {text}", file=sys.stderr, flush=True)
-
-    stage(f"search ({args.search})")
+    if min(args.random, args.train_seeds, args.workers) < 1:
+        parser.error("--random, --train-seeds and --workers must be at least 1")
+    out, started = Path(args.out or f"runs/{Path(args.search).stem}"), time.time()
     config = load_config(args.search, [f"seed={args.seed}", *args.search_set])
-    search = run_search(config, out / "search", resume=True)
-    search_seconds = time.perf_counter() - started
-    space = nao.get_space(config.space)
-    archs = {"best": search["best_arch"]} | {random_name(i): arch for i, arch in
-                                             enumerate(random_archs(space, args.random, args.seed))}
-    trained = {name: [] for name in archs}  # per arch, one result per training seed
-    for name, arch in archs.items():
-        for k in range(args.train_seeds):
-            stage(f"training the {name} arch, training seed {args.seed + k} ({args.train}): {arch}")
-            trained[name].append(run_train(args.train, [f"arch={arch}", f"seed={args.seed + k}", *args.train_set],
-                                           out / run_name(name, k), resume=True))
+    randoms = {random_name(i): arch for i, arch in
+               enumerate(random_archs(nao.get_space(config.space), args.random, args.seed))}
+
+    def trainings(name: str, arch: str, executor: Executor | None) -> list:
+        """``name``'s trainings, one per training seed: results, or futures of the executor's."""
+        jobs = [(f"the {name} arch, training seed {args.seed + k}", args.train,
+                 [f"arch={arch}", f"seed={args.seed + k}", *args.train_set], out / run_name(name, k), started)
+                for k in range(args.train_seeds)]
+        return [executor.submit(train, *job, progress=False) if executor else train(*job) for job in jobs]
+
+    with background_trainer(args.workers) as background:
+        queued = {name: trainings(name, arch, background) for name, arch in randoms.items()} if background else {}
+        stage(f"search ({args.search})", started)
+        search = run_search(config, out / "search", resume=True)
+        search_seconds = time.time() - started
+        trained = {"best": trainings("best", search["best_arch"], None)}
+        trained |= {name: [f.result() for f in queued[name]] if background else trainings(name, arch, None)
+                    for name, arch in randoms.items()}
+    archs = {"best": search["best_arch"]} | randoms
 
     metrics = [k for k in trained["best"][0] if k.startswith(("valid_", "test_"))]
     means = {name: {m: float(np.mean([r[m] for r in results])) for m in metrics} for name, results in trained.items()}
-    randoms = [name for name in archs if name != "best"]
-    width = max(8, len(run_name(randoms[-1], args.train_seeds - 1)) + 2)
+    random_names = [name for name in archs if name != "best"]
+    width = max(8, len(run_name(random_names[-1], args.train_seeds - 1)) + 2)
     print(f"{'arch':{width}}{'search ' + (config.evaluator.metric or 'metric'):>18}"
           + "".join(f"{m:>11}" for m in metrics) + f"{'params':>9}  text")
     for name, results in trained.items():
@@ -82,20 +93,53 @@ def main(argv: list[str] | None = None) -> dict:
         for name, results in trained.items():
             print(f"{name:{width}}over training seeds {args.seed}..{args.seed + args.train_seeds - 1}: " + ", ".join(
                 f"{m} {means[name][m]:.2f} ± {np.std([r[m] for r in results], ddof=1):.2f}" for m in metrics))
-    spread = {m: (float(np.mean([means[n][m] for n in randoms])),
-                  float(np.std([means[n][m] for n in randoms], ddof=1)) if len(randoms) > 1 else float("nan"))
+    spread = {m: (float(np.mean([means[n][m] for n in random_names])),
+                  float(np.std([means[n][m] for n in random_names], ddof=1)) if len(random_names) > 1 else float("nan"))
               for m in metrics}
-    print(f"{len(randoms)} random arch{'s' if len(randoms) > 1 else ''}: " + ", ".join(
+    print(f"{len(random_names)} random arch{'s' if len(random_names) > 1 else ''}: " + ", ".join(
         f"{m} {mean:.2f} ± {std:.2f}" for m, (mean, std) in spread.items()) + "; best: " + ", ".join(
         f"{m} {means['best'][m]:.2f} ({standing(means['best'][m], *spread[m])})" for m in metrics))
 
-    summary = {"search_seconds": round(search_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
+    summary = {"search_seconds": round(search_seconds, 1), "total_seconds": round(time.time() - started, 1),
                "evaluated": search["evaluated"], "best_search_metric": search["best_metric"], "train_seeds":
                args.train_seeds, "best_arch": archs["best"], **{f"best_{m}": means["best"][m] for m in metrics},
-               "random_arch": [archs[n] for n in randoms], **{f"random_{m}": [means[n][m] for n in randoms]
+               "random_arch": [archs[n] for n in random_names], **{f"random_{m}": [means[n][m] for n in random_names]
                                                                for m in metrics}}
     print(json.dumps(summary))
     return summary
+
+
+def stage(text: str, started: float) -> None:
+    """A progress line on stderr: seconds since ``started`` (``time.time()``, shared by the processes)."""
+    print(f"[{time.time() - started:6.0f} s] {text}", file=sys.stderr, flush=True)
+
+
+def train(label: str, recipe: str, overrides: list[str], out: Path, started: float, progress: bool = True) -> dict:
+    """One ``nao train`` run (resumed where it stopped), announced on stderr."""
+    stage(f"training {label} ({recipe}): {overrides[0].removeprefix('arch=')}", started)
+    return run_train(recipe, overrides, out, resume=True, progress=progress)
+
+
+class background_trainer:
+    """``workers - 1`` processes of one thread for the random archs' trainings (``None`` with one worker), and
+    this process on one thread too (until the end of the ``with``). Spawned, not forked: a fork of a process whose
+    torch threads have started can hang."""
+
+    def __init__(self, workers: int):
+        self.workers, self.threads = workers, torch.get_num_threads()
+        self.executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ProcessPoolExecutor | None:
+        if self.workers > 1:
+            torch.set_num_threads(1)
+            self.executor = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=torch.set_num_threads, initargs=(1,))
+        return self.executor
+
+    def __exit__(self, *exc) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+            torch.set_num_threads(self.threads)
 
 
 def random_archs(space: nao.SearchSpace, n: int, seed: int) -> list[str]:

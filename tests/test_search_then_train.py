@@ -94,3 +94,11 @@ def test_training_seeds_are_averaged_per_arch(configs, tmp_path, capsys):
         assert acc == pytest.approx(np.mean(seeds))
     assert summary["train_seeds"] == 2
     assert any(line.startswith("random2") and "over training seeds 0..1" in line for line in printed)
+
+
+def test_training_the_random_cells_in_a_second_process_changes_nothing_but_the_time(configs, tmp_path, capsys):
+    # the module's fixture runs torch on one thread, as each of the two processes does
+    parallel, _ = run(configs, tmp_path / "two", "--random", "2", capsys=capsys)
+    serial, _ = run(configs, tmp_path / "one", "--random", "2", "--workers", "1", capsys=capsys)
+    assert {k: v for k, v in serial.items() if "seconds" not in k} == \
+        {k: v for k, v in parallel.items() if "seconds" not in k}
