@@ -1,7 +1,7 @@
 """Search, then train the best arch found and a few random archs the same way (the README's main job).
 
     python scripts/search_then_train.py                       # NAO-WS on Fashion-MNIST, 2 CPU cores
-    python scripts/search_then_train.py configs/ptb_ws_cpu.yaml configs/ptb_train_cpu.yaml --random 1 \\
+    python scripts/search_then_train.py configs/ptb_ws_cpu.yaml configs/ptb_train_cpu.yaml --random 1 --workers 1 \\
         --train-seeds 3 --search-set evaluator.task.data.dir=../shared/data/ptb --train-set data.dir=../shared/data/ptb
 
 1. ``nao search SEARCH.yaml`` into OUT/search;
