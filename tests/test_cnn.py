@@ -18,6 +18,7 @@ from nao.search import load_config, run_search
 from nao.search.evaluators import make_evaluator
 from nao.search.rundir import RunDir
 from nao.spaces.cell import CellSpace
+from nao.tasks.cnn.evaluators import SAMPLERS
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
 from nao.tasks.cnn.ops import OPS, FactorizedReduce, make_op
 from nao.tasks.cnn.train import TrainConfig, Trainer
@@ -282,10 +283,47 @@ def test_the_supernet_evaluator_refuses_the_test_set_and_other_metrics(stripes, 
     with pytest.raises(UserError, match="never looks at the test set"):
         run_search(search_config(stripes, "supernet", 4, **{"evaluator.report_metric": "test_acc"}),
                    tmp_path / "a", progress=False)
-    with pytest.raises(UserError, match=r"evaluator\.task\.sampling: must be one of uniform, params"):
+    with pytest.raises(UserError,
+                       match=r"evaluator\.task\.sampling: must be one of uniform, params, space, fair, got 'loss'"):
         run_search(search_config(stripes, "supernet", 4, **{"evaluator.task.sampling": "loss"}),
                    tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("space_name", ["nao-cnn", "darts"])
+def test_fair_sampling_gives_every_op_position_each_op_once_in_every_run_of_as_many_mini_batches(tmp_path,
+                                                                                                space_name):
+    space = nao.get_space(space_name)
+    config = search_config(tmp_path / "no-data-here", "supernet", 2, space=space_name)
+    draws = SAMPLERS["fair"](make_evaluator(space, config.evaluator, device="cpu"), [], np.random.default_rng(0))
+    m = len(space.op_names)
+    for _ in range(3):
+        run = np.array([space.check(next(draws)) for _ in range(m)])  # valid archs (DARTS: distinct inputs)
+        for position in range(1, space.seq_len, 2):
+            assert sorted(run[:, position]) == list(range(m))
+        assert len({tuple(arch[::2]) for arch in run}) > 1  # inputs are drawn, not fixed
+
+
+def test_space_sampling_trains_archs_from_outside_the_pool(tmp_path):
+    config = search_config(tmp_path / "no-data-here", "supernet", 2)
+    pool = [SPACE.sample(np.random.default_rng(1))]
+    draws = SAMPLERS["space"](make_evaluator(SPACE, config.evaluator, device="cpu"), pool, np.random.default_rng(0))
+    archs = {next(draws) for _ in range(20)}
+    assert len(archs) == 20 and not archs & set(pool)
+
+
+@pytest.mark.parametrize("sampling", ["space", "fair"])
+def test_a_supernet_search_trains_with_each_sampling_rule_and_resumes_like_an_uninterrupted_run(
+        tmp_path, stripes, sampling):
+    direct = run_search(search_config(stripes, "supernet", 10, **{"evaluator.task.sampling": sampling}),
+                        tmp_path / "direct", progress=False)
+    run_search(search_config(stripes, "supernet", 6, **{"evaluator.task.sampling": sampling}),
+               tmp_path / "resumed", progress=False)
+    resumed = run_search(search_config(stripes, "supernet", 10, **{"evaluator.task.sampling": sampling}),
+                         tmp_path / "resumed", resume=True, progress=False)
+    assert resumed == direct | {"run_dir": str(tmp_path / "resumed")}
+    scores = [r.metrics["valid_acc"] for r in RunDir(tmp_path / "direct").read_history()]
+    assert len(set(scores)) > 1
 
 
 def test_a_standalone_search_trains_each_arch(tmp_path, stripes):

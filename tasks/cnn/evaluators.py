@@ -8,6 +8,7 @@ the test set is never looked at during a search.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +37,7 @@ class ImageTaskConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=64, lr=0.05, drop_path=0.0,
                                                                    cutout=0))
     valid_images: int = 1000  # every arch is scored on these (the first of the validation split)
-    sampling: str = "uniform"  # supernet: one arch per batch, uniform over the pool or "params"-proportional
-
-
-SAMPLING = ("uniform", "params")
+    sampling: str = "uniform"  # supernet: the arch of each mini-batch (SAMPLERS: uniform, params, space, fair)
 
 
 def check_trainable(space: CellSpace) -> None:
@@ -63,8 +61,8 @@ class _ImageEvaluator(TaskEvaluator):
         self._data: ImageData | None = None
 
     def check_task(self, task: ImageTaskConfig) -> None:
-        if task.sampling not in SAMPLING:
-            raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLING)}, got {task.sampling!r}")
+        if task.sampling not in SAMPLERS:
+            raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLERS)}, got {task.sampling!r}")
 
     @property
     def data(self) -> ImageData:
@@ -105,11 +103,12 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
     """NAO-WS: shared weights trained on the pool between iterations; all archs scored on the same images.
 
     Before each batch the supernet trains ``task.train.epochs`` epochs (a fresh cosine cycle, as NAO-V2's
-    phases), each mini-batch running one arch drawn from the pool (every arch evaluated so far plus the
-    new batch). Its weights after each stage are saved in the run directory (``supernet/stageNNNN.pt``),
-    so a resumed search reloads them instead of training again. Batch norm always uses the batch's own
-    statistics and every arch sees the same images in the same order, so a score depends on the arch
-    and the weights only — not on which arch ran before (the original's bug, nao-facts §8.1).
+    phases), each mini-batch running one arch drawn by ``task.sampling`` (:data:`SAMPLERS`; by default
+    uniformly from the pool: every arch evaluated so far plus the new batch). Its weights after each stage
+    are saved in the run directory (``supernet/stageNNNN.pt``), so a resumed search reloads them instead of
+    training again. Batch norm always uses the batch's own statistics and every arch sees the same images in
+    the same order, so a score depends on the arch and the weights only — not on which arch ran before (the
+    original's bug, nao-facts §8.1).
     """
 
     def __init__(self, space: CellSpace, config, *, seed: int, device: str, run_path: Path | None):
@@ -132,14 +131,13 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
 
     def train(self, pool: list[Arch], *, seed: int, desc: str = "supernet", progress: bool = True) -> list[dict]:
         """``task.train.epochs`` epochs, each mini-batch with one arch from ``pool``; per-epoch stats."""
-        net, rng = self.supernet, np.random.default_rng(seed)
-        weights = self.sampling_weights(pool)
+        net = self.supernet
+        draws = SAMPLERS[self.task.sampling](self, pool, np.random.default_rng(seed))
         trainer = Trainer(net, self.data, self.task.train, seed=seed, device=self.device,
                           train_images=self.task.data.train_images)
-        cells = [self.space.cells(a) for a in pool]
 
         def forward(x: torch.Tensor):
-            return net.head(net.stem(x), cells[rng.choice(len(cells), p=weights)])
+            return net.head(net.stem(x), self.space.cells(next(draws)))
 
         stats = []
         with tqdm(total=self.task.train.epochs, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
@@ -148,12 +146,6 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
                 bar.update(1)
                 bar.set_postfix(loss=f"{stats[-1]['train_loss']:.3f}", acc=f"{stats[-1]['train_acc']:.1f}")
         return stats
-
-    def sampling_weights(self, pool: list[Arch]) -> np.ndarray:
-        if self.task.sampling == "uniform":
-            return np.full(len(pool), 1.0 / len(pool))
-        sizes = np.array([self.parameters_of(a) for a in pool], dtype=float)
-        return sizes / sizes.sum()
 
     def parameters_of(self, arch: Arch) -> int:
         """Weights the arch uses in the supernet (NAO-V2 samples in proportion to this)."""
@@ -177,3 +169,54 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
         logits, _ = net.head(self._stem, self.space.cells(arch), self._memos)
         return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0}
 
+
+
+# ----------------------------------------------------------------------------- supernet sampling rules
+Draws = Iterator[Arch]
+
+
+def _from_pool(weights: Callable[[SupernetEvaluator, list[Arch]], np.ndarray]):
+    def draws(evaluator: SupernetEvaluator, pool: list[Arch], rng: np.random.Generator) -> Draws:
+        p = weights(evaluator, pool)
+        while True:
+            yield pool[rng.choice(len(pool), p=p)]
+    return draws
+
+
+def _uniform(evaluator: SupernetEvaluator, pool: list[Arch]) -> np.ndarray:
+    return np.full(len(pool), 1.0 / len(pool))
+
+
+def _params_proportional(evaluator: SupernetEvaluator, pool: list[Arch]) -> np.ndarray:
+    sizes = np.array([evaluator.parameters_of(a) for a in pool], dtype=float)
+    return sizes / sizes.sum()
+
+
+def _whole_space(evaluator: SupernetEvaluator, pool: list[Arch], rng: np.random.Generator) -> Draws:
+    while True:
+        yield evaluator.space.sample(rng)
+
+
+def _fair_ops(evaluator: SupernetEvaluator, pool: list[Arch], rng: np.random.Generator) -> Draws:
+    """FairNAS's strict fairness (Chu et al. 2021) for the ops: in every run of ``m`` mini-batches (``m`` ops), each
+    op position of the cells takes every op exactly once (an independent permutation per position); inputs are
+    drawn as ``space.sample`` draws them. FairNAS sums the ``m`` archs' gradients into one update; here each
+    mini-batch is an update, so the ops get equal numbers of updates in a random order."""
+    space = evaluator.space
+    op_positions = np.flatnonzero(np.arange(space.seq_len) % 2 == 1)  # an arch is ``in op in op`` per node
+    while True:
+        runs = np.stack([rng.permutation(len(space.op_names)) for _ in op_positions], axis=1)
+        for ops in runs:
+            values = np.array(space.sample(rng))
+            values[op_positions] = ops
+            yield tuple(int(v) for v in values)
+
+
+SAMPLERS: dict[str, Callable[[SupernetEvaluator, list[Arch], np.random.Generator], Draws]] = {
+    "uniform": _from_pool(_uniform),  # uniformly from the pool (NAO-WS)
+    "params": _from_pool(_params_proportional),  # from the pool, in proportion to the arch's weights (NAO-V2)
+    "space": _whole_space,  # uniformly from the whole space (single-path one-shot, Guo et al. 2020)
+    "fair": _fair_ops,  # the whole space, every op equally often (FairNAS)
+}
+"""``evaluator.task.sampling``: the archs a supernet stage trains, one per mini-batch, endless; each rule gets the
+evaluator, the pool (every arch evaluated so far plus the new batch) and the stage's generator."""
