@@ -326,6 +326,27 @@ def test_a_supernet_search_trains_with_each_sampling_rule_and_resumes_like_an_un
     assert len(set(scores)) > 1
 
 
+def test_a_warm_up_trains_the_fresh_supernet_on_the_whole_space_before_the_first_stage_and_resumes(
+        tmp_path, stripes):
+    def stage_one(run: Path) -> dict:
+        return torch.load(run / "supernet" / "stage0001.pt", weights_only=True)
+
+    plain = tmp_path / "plain"
+    run_search(search_config(stripes, "supernet", 6), plain, progress=False)
+    warm = {"evaluator.task.warmup_epochs": 1}
+    direct = run_search(search_config(stripes, "supernet", 14, **warm), tmp_path / "direct", progress=False)
+    assert any(not torch.equal(w, stage_one(plain)[k]) for k, w in stage_one(tmp_path / "direct").items())
+    run_search(search_config(stripes, "supernet", 10, **warm), tmp_path / "resumed", progress=False)
+    resumed = run_search(search_config(stripes, "supernet", 14, **warm), tmp_path / "resumed", resume=True,
+                         progress=False)  # stages 1-2 reloaded, no second warm-up
+    assert resumed == direct | {"run_dir": str(tmp_path / "resumed")}
+    assert [r.metrics for r in RunDir(tmp_path / "resumed").read_history()] == \
+        [r.metrics for r in RunDir(tmp_path / "direct").read_history()]
+    with pytest.raises(UserError, match=r"evaluator\.task\.warmup_epochs: must be at least 0, got -1"):
+        run_search(search_config(stripes, "supernet", 4, **{"evaluator.task.warmup_epochs": -1}),
+                   tmp_path / "bad", progress=False)
+
+
 def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
     summary = run_search(search_config(stripes, "standalone", 3, strategy="random"), tmp_path / "run",
                          progress=False)

@@ -248,7 +248,9 @@ class SharedWeightsEvaluator:
             self._stage = stage
             return
         earlier = sorted(path.parent.glob("stage*.pt"))
-        if earlier and self._stage != int(earlier[-1].stem[5:]):
+        if not earlier:
+            self.warm_up(seed=self.seed * 100_003)
+        elif self._stage != int(earlier[-1].stem[5:]):
             self.supernet.load_state_dict(torch.load(earlier[-1], map_location=self.device, weights_only=True))
         self.train(pool, seed=self.seed * 100_003 + stage, desc=f"supernet stage {stage}")
         path.parent.mkdir(exist_ok=True)
@@ -256,6 +258,10 @@ class SharedWeightsEvaluator:
         torch.save(self.supernet.state_dict(), tmp)
         os.replace(tmp, path)
         self._stage = stage
+
+    def warm_up(self, seed: int) -> None:
+        """Called once, before the first stage trains from the fresh supernet (not when a checkpoint is reloaded):
+        training before the pool's first arch is scored. Nothing by default."""
 
     def weights_changed(self) -> None:
         """Drop whatever was cached for the previous weights."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class ImageTaskConfig:
                                                                    cutout=0))
     valid_images: int = 1000  # every arch is scored on these (the first of the validation split)
     sampling: str = "uniform"  # supernet: the arch of each mini-batch (SAMPLERS: uniform, params, space, fair)
+    warmup_epochs: int = 0  # supernet: epochs on archs of the whole space ("space") before the first stage
 
 
 def check_trainable(space: CellSpace) -> None:
@@ -63,6 +64,8 @@ class _ImageEvaluator(TaskEvaluator):
     def check_task(self, task: ImageTaskConfig) -> None:
         if task.sampling not in SAMPLERS:
             raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLERS)}, got {task.sampling!r}")
+        if task.warmup_epochs < 0:
+            raise ConfigError(f"evaluator.task.warmup_epochs: must be at least 0, got {task.warmup_epochs}")
 
     @property
     def data(self) -> ImageData:
@@ -129,23 +132,31 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
     def weights_changed(self) -> None:
         self._stem = None
 
-    def train(self, pool: list[Arch], *, seed: int, desc: str = "supernet", progress: bool = True) -> list[dict]:
-        """``task.train.epochs`` epochs, each mini-batch with one arch from ``pool``; per-epoch stats."""
-        net = self.supernet
-        draws = SAMPLERS[self.task.sampling](self, pool, np.random.default_rng(seed))
-        trainer = Trainer(net, self.data, self.task.train, seed=seed, device=self.device,
+    def train(self, pool: list[Arch], *, seed: int, desc: str = "supernet", progress: bool = True,
+              epochs: int | None = None, sampling: str | None = None) -> list[dict]:
+        """``task.train.epochs`` epochs (or ``epochs``: a cosine cycle of that length), each mini-batch with one arch
+        drawn by ``task.sampling`` (or ``sampling``) from ``pool``; per-epoch stats."""
+        net, recipe = self.supernet, replace(self.task.train, epochs=epochs or self.task.train.epochs)
+        draws = SAMPLERS[sampling or self.task.sampling](self, pool, np.random.default_rng(seed))
+        trainer = Trainer(net, self.data, recipe, seed=seed, device=self.device,
                           train_images=self.task.data.train_images)
 
         def forward(x: torch.Tensor):
             return net.head(net.stem(x), self.space.cells(next(draws)))
 
         stats = []
-        with tqdm(total=self.task.train.epochs, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
-            for _ in range(self.task.train.epochs):
+        with tqdm(total=recipe.epochs, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
+            for _ in range(recipe.epochs):
                 stats.append(trainer.train_epoch(forward))
                 bar.update(1)
                 bar.set_postfix(loss=f"{stats[-1]['train_loss']:.3f}", acc=f"{stats[-1]['train_acc']:.1f}")
         return stats
+
+    def warm_up(self, seed: int) -> None:
+        """``task.warmup_epochs`` on archs drawn uniformly from the whole space, so that the ops every arch of the
+        seed pool uses have trained before the pool's first scores (the search's first stage)."""
+        if self.task.warmup_epochs:
+            self.train([], seed=seed, desc="supernet warm-up", epochs=self.task.warmup_epochs, sampling="space")
 
     def parameters_of(self, arch: Arch) -> int:
         """Weights the arch uses in the supernet (NAO-V2 samples in proportion to this)."""
