@@ -10,9 +10,10 @@
    show the spread the searched one has to stand out from; with ``--train-seeds K`` each is trained K times,
    with training seeds SEED, SEED+1, ... (OUT/best-seed1, ...), since one training's result varies with its
    seed. With ``--workers 2`` (the default) the random archs train in a second process while the search and
-   then the best arch's trainings run in this one, each process on one thread: a small CNN gains only 1.1-1.2x
-   from torch's second thread (docs/ray.md), two processes nearly 2x. ``--workers 1``: all in this process, in
-   order, on torch's threads. Results depend on the thread count, not on the order;
+   then the best arch's trainings run in this one, which then takes the random archs not started yet; each
+   process on one thread: a small CNN gains only 1.1-1.2x from torch's second thread (docs/ray.md), two
+   processes nearly 2x. ``--workers 1``: all in this process, in order, on torch's threads. Results depend on
+   the thread count, not on the order or the process;
 3. prints the validation and test metrics of every training (the test set is read once per training, after
    it), each arch's mean over its training seeds, the random archs' mean ± standard deviation, and, as the
    last line, a JSON summary (``best_test_acc``: the searched arch's; ``random_test_acc``: a list, one per
@@ -25,8 +26,10 @@ import argparse
 import json
 import multiprocessing
 import sys
+import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,21 +64,20 @@ def main(argv: list[str] | None = None) -> dict:
     randoms = {random_name(i): arch for i, arch in
                enumerate(random_archs(nao.get_space(config.space), args.random, args.seed))}
 
-    def trainings(name: str, arch: str, executor: Executor | None) -> list:
-        """``name``'s trainings, one per training seed: results, or futures of the executor's."""
-        jobs = [(f"the {name} arch, training seed {args.seed + k}", args.train,
+    def trainings(name: str, arch: str) -> list[tuple]:
+        """``name``'s training jobs (arguments of :func:`train`), one per training seed."""
+        return [(f"the {name} arch, training seed {args.seed + k}", args.train,
                  [f"arch={arch}", f"seed={args.seed + k}", *args.train_set], out / run_name(name, k), started)
                 for k in range(args.train_seeds)]
-        return [executor.submit(train, *job, progress=False) if executor else train(*job) for job in jobs]
 
-    with background_trainer(args.workers) as background:
-        queued = {name: trainings(name, arch, background) for name, arch in randoms.items()} if background else {}
+    random_jobs = {name: trainings(name, arch) for name, arch in randoms.items()}
+    with TrainingPool([job for jobs in random_jobs.values() for job in jobs], args.workers) as pool:
         stage(f"search ({args.search})", started)
         search = run_search(config, out / "search", resume=True)
         search_seconds = time.time() - started
-        trained = {"best": trainings("best", search["best_arch"], None)}
-        trained |= {name: [f.result() for f in queued[name]] if background else trainings(name, arch, None)
-                    for name, arch in randoms.items()}
+        trained = {"best": [train(*job) for job in trainings("best", search["best_arch"])]}
+        results = iter(pool.finish())
+        trained |= {name: [next(results) for _ in jobs] for name, jobs in random_jobs.items()}
     archs = {"best": search["best_arch"]} | randoms
 
     metrics = [k for k in trained["best"][0] if k.startswith(("valid_", "test_"))]
@@ -120,25 +122,55 @@ def train(label: str, recipe: str, overrides: list[str], out: Path, started: flo
     return run_train(recipe, overrides, out, resume=True, progress=progress)
 
 
-class background_trainer:
-    """``workers - 1`` processes of one thread for the random archs' trainings (``None`` with one worker), and
-    this process on one thread too (until the end of the ``with``). Spawned, not forked: a fork of a process whose
-    torch threads have started can hang."""
+class TrainingPool:
+    """The random archs' trainings, shared by ``workers - 1`` background processes (one thread each), which start
+    at once, and this process (one thread too, until the end of the ``with``), which takes what is left when
+    :meth:`finish` is called after its own work. Each background process is fed by a thread here that hands it
+    the next job when it finishes one. With one worker, :meth:`finish` trains them all here, in order, on torch's
+    threads. Spawned, not forked: a fork of a process whose torch threads have started can hang."""
 
-    def __init__(self, workers: int):
+    def __init__(self, jobs: list[tuple], workers: int):
+        self.pending, self.results = deque(enumerate(jobs)), [None] * len(jobs)
         self.workers, self.threads = workers, torch.get_num_threads()
+        self.lock, self.feeders, self.failure = threading.Lock(), [], None
         self.executor: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> ProcessPoolExecutor | None:
+    def __enter__(self) -> TrainingPool:
         if self.workers > 1:
             torch.set_num_threads(1)
             self.executor = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=torch.set_num_threads, initargs=(1,))
-        return self.executor
+            self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(self.workers - 1)]
+            for feeder in self.feeders:
+                feeder.start()
+        return self
 
-    def __exit__(self, *exc) -> None:
+    def _next(self) -> tuple[int, tuple] | None:
+        with self.lock:
+            return self.pending.popleft() if self.pending and self.failure is None else None
+
+    def _feed(self) -> None:
+        while (item := self._next()) is not None:
+            try:
+                self.results[item[0]] = self.executor.submit(train, *item[1], progress=False).result()
+            except BaseException as err:  # raised by finish(), in the main thread
+                self.failure = err
+
+    def finish(self) -> list[dict]:
+        """Train the jobs no background process has taken, wait for the others; the results in job order."""
+        while (item := self._next()) is not None:
+            self.results[item[0]] = train(*item[1])
+        for feeder in self.feeders:
+            feeder.join()
+        if self.failure is not None:
+            raise self.failure
+        return self.results
+
+    def __exit__(self, exc_type, *exc) -> None:
+        with self.lock:
+            self.pending.clear()
         if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
+            self.executor.shutdown(wait=exc_type is None, cancel_futures=True)
             torch.set_num_threads(self.threads)
 
 
