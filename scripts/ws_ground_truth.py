@@ -189,12 +189,17 @@ def top_cells(space: SearchSpace, rankings: list[tuple[str, list[Arch]]], n: int
 
 
 def train(cells: list[Cell], space: SearchSpace, trainer: SearchConfig, evaluator, out: Path, *, done: int) -> None:
-    """Each cell trained by the executor of ``trainer``; a line appended to ``out`` as each one finishes."""
+    """Each cell trained by the executor of ``trainer``; a line appended to ``out`` as each one finishes. The cells go
+    to the executor ``4 * workers`` at a time: it starts a batch's costliest cells first, and the random cells are
+    the cheaper ones, so one batch of all would leave a file cut short by a kill with top cells only."""
     executor, started = make_executor(trainer, space, evaluator), time.perf_counter()
     metric, epochs = evaluator.metric, trainer.evaluator.task["train"]["epochs"]
+    chunk = 4 * trainer.workers
+    outcomes = ((first, outcome) for first in range(0, len(cells), chunk)
+                for outcome in executor.run([c.arch for c in cells[first:first + chunk]]))
     try:
-        for n, outcome in enumerate(executor.run([c.arch for c in cells]), 1):
-            cell = cells[outcome.position]
+        for n, (first, outcome) in enumerate(outcomes, 1):
+            cell = cells[first + outcome.position]
             if outcome.error is not None:
                 print(f"failed after {outcome.attempts} attempts: {space.format(cell.arch)}: {outcome.error}",
                       file=sys.stderr)
