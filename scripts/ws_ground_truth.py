@@ -246,12 +246,20 @@ def append_line(path: Path, row: dict) -> None:
 
 
 def check_header(out: Path, header: dict) -> None:
-    """``UserError`` when ``out``'s header records other training settings than ``header``'s."""
+    """``UserError`` when ``out``'s header records other training settings than ``header``'s. Settings the header
+    does not record are not compared: a later version's new config key defaults to what came before it."""
     path = out.with_suffix(".json")
     if path.exists():
-        difference = first_difference(json.loads(path.read_text())["training"], header["training"])
+        saved = json.loads(path.read_text())["training"]
+        difference = first_difference(saved, recorded_part(header["training"], saved))
         if difference:
             raise UserError(f"{out} holds cells trained otherwise ({difference}): choose another --out")
+
+
+def recorded_part(settings: dict, recorded: dict) -> dict:
+    """``settings`` restricted to the keys ``recorded`` has, at every level."""
+    return {key: recorded_part(value, recorded[key]) if isinstance(value, dict) and isinstance(recorded[key], dict)
+            else value for key, value in settings.items() if key in recorded}
 
 
 def write_header(out: Path, header: dict, invocation: dict) -> None:

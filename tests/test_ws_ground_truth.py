@@ -161,6 +161,19 @@ def test_other_training_settings_are_refused_in_one_line(ground_truth, config_fi
         "2 now): choose another --out"]
 
 
+def test_a_file_made_before_a_config_key_existed_is_extended_not_refused(ground_truth, config_file, runs,
+                                                                          tmp_path, monkeypatch):
+    out = tmp_path / "copy.jsonl"
+    shutil.copy(ground_truth, out)
+    header = json.loads(ground_truth.with_suffix(".json").read_text())
+    del header["training"]["evaluator"]["task"]["warmup_epochs"]  # a key added after the file was made
+    out.with_suffix(".json").write_text(json.dumps(header))
+    trained = count_trainings(monkeypatch)
+    ws_ground_truth.main(["--config", str(config_file), "--random", "3", "--top", "0", "--epochs", "1",
+                          "--out", str(out)])
+    assert len(trained) == 1 and lines(out)[:5] == lines(ground_truth)
+
+
 @pytest.mark.parametrize("case", ["missing run", "run without supernet", "missing config", "table config"])
 def test_bad_input_is_one_line_and_exit_status_2(case, config_file, runs, tmp_path, capsys):
     (tmp_path / "half").mkdir()
