@@ -181,7 +181,6 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
         return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0}
 
 
-
 # ----------------------------------------------------------------------------- supernet sampling rules
 Draws = Iterator[Arch]
 
