@@ -3,6 +3,7 @@
     python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
     python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl] [--more-stages N]
     python scripts/bench_ws_ranking.py RUN_DIR [RUN_DIR ...] --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
+        [--score-with evaluator.task.valid_images=6000]
 
 RUN_DIR is a finished supernet search of any task (e.g. the main job's runs/fashion_mnist_ws/search,
 or a PTB search). Its last supernet scores every arch it evaluated; ``--archs`` of them, evenly
@@ -20,7 +21,9 @@ with its task settings), nothing is trained: each run's last supernet scores eve
 object holds, per run and as mean and standard deviation over the runs: Kendall's tau and Spearman's rho over all
 cells, tau among the file's top 20 % and top 50 % (by its measured metric), precision@10 (share of the true top 10
 among the supernet's top 10), and the true metric of the supernet's pick (its best-scored cell) beside the file's
-best and the mean of its ``random`` cells.
+best and the mean of its ``random`` cells. ``--score-with KEY=VALUE ...`` changes the runs' saved configs for the
+scoring only (the supernets' weights are the searches'), e.g. ``evaluator.task.valid_images=6000``: what the ranking
+would be had the searches scored their archs on more validation images.
 """
 
 from __future__ import annotations
@@ -56,12 +59,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="with --against: train the supernet this many more stages, comparing after each")
     parser.add_argument("--ground-truth", type=Path, metavar="FILE",
                         help="a file of scripts/ws_ground_truth.py: every run's supernet scores its cells")
+    parser.add_argument("--score-with", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="with --ground-truth: config overrides for scoring, e.g. evaluator.task.valid_images=6000")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args(argv)
-    if len(args.runs) > 1 and not args.ground_truth:
-        parser.error("several RUN_DIRs need --ground-truth")
+    if not args.ground_truth and (len(args.runs) > 1 or args.score_with):
+        parser.error("several RUN_DIRs and --score-with need --ground-truth")
     try:
-        result = against_ground_truth(args.runs, args.ground_truth) if args.ground_truth else one_run(args)
+        result = (against_ground_truth(args.runs, args.ground_truth, args.score_with) if args.ground_truth
+                  else one_run(args))
     except UserError as err:
         print(f"bench_ws_ranking: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -90,8 +96,9 @@ def one_run(args: argparse.Namespace) -> dict:
             "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}
 
 
-def against_ground_truth(runs: list[Path], path: Path) -> dict:
-    """Each run's last supernet scored on every cell of ground-truth file ``path``: the metrics of
+def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = ()) -> dict:
+    """Each run's last supernet (its config changed by ``score_with`` overrides) scored on every cell of
+    ground-truth file ``path``: the metrics of
     ``ground_truth_metrics`` per run, and their mean and standard deviation over the runs (of the metrics every
     run has: a tau among tied values has none)."""
     if not path.is_file():
@@ -101,7 +108,7 @@ def against_ground_truth(runs: list[Path], path: Path) -> dict:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
     per_run = []
     for run in runs:
-        final = load_final_supernet(run)
+        final = load_final_supernet(run, score_with)
         supernet, metric = final.supernet, final.supernet.metric
         missing = next((n for n, c in enumerate(cells, 1) if metric not in c), None)
         if missing is not None:
@@ -119,7 +126,7 @@ def against_ground_truth(runs: list[Path], path: Path) -> dict:
             summary[key] = {"mean": round(float(np.mean(values)), 3),
                             "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
-            "runs": per_run, "summary": summary}
+            "score_with": list(score_with), "runs": per_run, "summary": summary}
 
 
 def ground_truth_metrics(scores: np.ndarray, truth: np.ndarray, is_random: np.ndarray, *,

@@ -12,6 +12,7 @@ import numpy as np
 import yaml
 
 import nao
+from nao.config import apply_overrides
 from nao.errors import UserError
 from nao.search import SearchConfig, resolve_config
 from nao.search.evaluators import Evaluator, EvaluatorConfig, make_evaluator
@@ -64,14 +65,15 @@ class FinalSupernet:
         return [(self.pool[i], float(scores[i])) for i in order]
 
 
-def load_final_supernet(run: Path) -> FinalSupernet:
-    """The last supernet of run directory ``run``; ``UserError`` for a directory that is not a weight-sharing
-    search with a trained supernet."""
+def load_final_supernet(run: Path, overrides: list[str] = ()) -> FinalSupernet:
+    """The last supernet of run directory ``run``, its saved config changed by ``overrides`` (``key=value``, e.g.
+    ``evaluator.task.valid_images=6000`` to score on more images than the search did); ``UserError`` for a
+    directory that is not a weight-sharing search with a trained supernet."""
     if not run.is_dir():
         raise UserError(f"{run}: no such directory")
     if not (run / CONFIG).is_file():
         raise UserError(f"{run}: not a search run directory (no {CONFIG})")
-    config = resolve_config(yaml.safe_load((run / CONFIG).read_text()))
+    config = resolve_config(apply_overrides(yaml.safe_load((run / CONFIG).read_text()), list(overrides)))
     space = nao.get_space(config.space)
     supernet = make_evaluator(space, config.evaluator, seed=config.seed, device=config.device, run_path=run)
     if not supernet.shares_weights:

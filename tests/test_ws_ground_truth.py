@@ -248,3 +248,17 @@ def test_valid_images_scores_cells_on_the_first_n_validation_images(config_file,
     assert header["training"]["evaluator"]["task"]["valid_images"] == 30
     [cell] = lines(out)
     assert (cell["valid_acc"] * 30 / 100) == pytest.approx(round(cell["valid_acc"] * 30 / 100))
+
+
+def test_score_with_changes_how_the_supernets_score_not_their_weights(runs, tmp_path, capsys):
+    common = importlib.import_module("common")
+    more_images = ["evaluator.task.valid_images=60"]  # the search scored on 20
+    final = common.load_final_supernet(runs[0], more_images)
+    scores = {SPACE.format(arch): score for arch, score in final.ranking()}
+    assert scores != json.loads((runs[0] / "scores.json").read_text())["scores"]
+    path = tmp_path / "on_60.jsonl"
+    path.write_text("".join(json.dumps({"arch": arch, "valid_acc": acc, "group": "random"}) + "\n"
+                            for arch, acc in scores.items()))
+    bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path), "--score-with", *more_images])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["score_with"] == more_images and result["runs"][0]["kendall_tau"] == 1.0
