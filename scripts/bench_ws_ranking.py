@@ -21,9 +21,11 @@ with its task settings), nothing is trained: each run's last supernet scores eve
 object holds, per run and as mean and standard deviation over the runs: Kendall's tau and Spearman's rho over all
 cells, tau among the file's top 20 % and top 50 % (by its measured metric), precision@10 (share of the true top 10
 among the supernet's top 10), and the true metric of the supernet's pick (its best-scored cell) beside the file's
-best and the mean of its ``random`` cells. ``--score-with KEY=VALUE ...`` changes the runs' saved configs for the
-scoring only (the supernets' weights are the searches'), e.g. ``evaluator.task.valid_images=6000``: what the ranking
-would be had the searches scored their archs on more validation images.
+best and the mean of its ``random`` cells; ``parameter_count`` holds the same metrics for the cells ranked by the
+weights they use (CNN tasks), a baseline that needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs'
+saved configs for the scoring only (the supernets' weights are the searches'), e.g.
+``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
+validation images.
 """
 
 from __future__ import annotations
@@ -98,27 +100,33 @@ def one_run(args: argparse.Namespace) -> dict:
 
 def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = ()) -> dict:
     """Each run's last supernet (its config changed by ``score_with`` overrides) scored on every cell of
-    ground-truth file ``path``: the metrics of
-    ``ground_truth_metrics`` per run, and their mean and standard deviation over the runs (of the metrics every
-    run has: a tau among tied values has none)."""
+    ground-truth file ``path``: the metrics of ``ground_truth_metrics`` per run, and their mean and standard
+    deviation over the runs (of the metrics every run has: a tau among tied values has none). Where the task counts
+    an arch's weights (the CNN supernet's ``parameters_of``), ``parameter_count`` holds the same metrics for the
+    ranking by that count: the baseline a supernet must beat, since it needs no training at all."""
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     cells = read_cells(path)
     if len(cells) < 2:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
-    per_run = []
+    is_random = np.array([c.get("group") == "random" for c in cells])
+    per_run, parameter_count = [], None
     for run in runs:
         final = load_final_supernet(run, score_with)
         supernet, metric = final.supernet, final.supernet.metric
         missing = next((n for n, c in enumerate(cells, 1) if metric not in c), None)
         if missing is not None:
             raise UserError(f"{path}:{missing}: no {metric!r}, the metric of {run}'s supernet")
-        archs = [final.space.parse(c["arch"]) for c in cells]
+        archs, truth = [final.space.parse(c["arch"]) for c in cells], np.array([c[metric] for c in cells])
         scores = np.array([supernet.evaluate(a)[metric] for a in archs])
-        found = ground_truth_metrics(scores, np.array([c[metric] for c in cells]),
-                                     np.array([c.get("group") == "random" for c in cells]), minimize=supernet.minimize)
-        per_run.append({"run": str(run), "picked_arch": cells[found.pop("picked_index")]["arch"], **found})
+        per_run.append(picked_named(ground_truth_metrics(scores, truth, is_random, minimize=supernet.minimize), cells))
+        per_run[-1] = {"run": str(run), **per_run[-1]}
         print(json.dumps(per_run[-1]), file=sys.stderr)
+        if parameter_count is None and hasattr(supernet, "parameters_of"):
+            sign = -1.0 if supernet.minimize else 1.0  # the biggest cell is the best-scored
+            weights = np.array([sign * supernet.parameters_of(a) for a in archs], dtype=float)
+            parameter_count = picked_named(ground_truth_metrics(weights, truth, is_random,
+                                                                minimize=supernet.minimize), cells)
     summary = {}
     for key in per_run[0]:
         values = [r[key] for r in per_run]
@@ -126,7 +134,14 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             summary[key] = {"mean": round(float(np.mean(values)), 3),
                             "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
-            "score_with": list(score_with), "runs": per_run, "summary": summary}
+            "score_with": list(score_with), "runs": per_run, "summary": summary,
+            **({"parameter_count": parameter_count} if parameter_count else {})}
+
+
+def picked_named(found: dict, cells: list[dict]) -> dict:
+    """``ground_truth_metrics``' result with the picked cell's arch in place of its index."""
+    index = found.pop("picked_index")
+    return {"picked_arch": cells[index]["arch"], **found}
 
 
 def ground_truth_metrics(scores: np.ndarray, truth: np.ndarray, is_random: np.ndarray, *,

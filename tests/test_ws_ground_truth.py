@@ -262,3 +262,14 @@ def test_score_with_changes_how_the_supernets_score_not_their_weights(runs, tmp_
     bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path), "--score-with", *more_images])
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert result["score_with"] == more_images and result["runs"][0]["kendall_tau"] == 1.0
+
+
+def test_the_parameter_count_baseline_ranks_cells_by_the_weights_they_use(runs, tmp_path, capsys):
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    weights = {SPACE.format(arch): final.supernet.parameters_of(arch) for arch in final.pool}
+    path = tmp_path / "weights.jsonl"
+    path.write_text("".join(json.dumps({"arch": arch, "valid_acc": 1e-3 * n, "group": "random"}) + "\n"
+                            for arch, n in weights.items()))
+    bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path)])
+    baseline = json.loads(capsys.readouterr().out.splitlines()[-1])["parameter_count"]
+    assert baseline["kendall_tau"] == 1.0 and weights[baseline["picked_arch"]] == max(weights.values())
