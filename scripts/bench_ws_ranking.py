@@ -4,6 +4,8 @@
     python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl] [--more-stages N]
     python scripts/bench_ws_ranking.py RUN_DIR [RUN_DIR ...] --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
         [--score-with evaluator.task.valid_images=6000]
+    python scripts/bench_ws_ranking.py --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
+        --search configs/fashion_mnist_ws.yaml --seeds 0 1 2 --set evaluator.task.sampling=space --search-dir DIR
 
 RUN_DIR is a finished supernet search of any task (e.g. the main job's runs/fashion_mnist_ws/search,
 or a PTB search). Its last supernet scores every arch it evaluated; ``--archs`` of them, evenly
@@ -25,7 +27,9 @@ best and the mean of its ``random`` cells; ``parameter_count`` holds the same me
 weights they use (CNN tasks), a baseline that needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs'
 saved configs for the scoring only (the supernets' weights are the searches'), e.g.
 ``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
-validation images.
+validation images. ``--search CONFIG`` first runs (or resumes) that config's search, changed by ``--set``, with
+each of ``--seeds`` into SEARCH_DIR/search-seedS, and adds those runs to the RUN_DIRs: one command measures one
+setting of the supernet over several search seeds (a row of docs/cnn.md's table).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import FinalSupernet, load_final_supernet, standalone_config
+from common import FinalSupernet, load_final_supernet, searched_runs, standalone_config
 from ws_ground_truth import read_cells
 
 from nao.errors import UserError
@@ -52,7 +56,7 @@ from nao.search.evaluators import make_evaluator
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="one, or several with --ground-truth")
+    parser.add_argument("runs", type=Path, nargs="*", metavar="RUN_DIR", help="one, or several with --ground-truth")
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3, help="standalone training epochs per arch")
     parser.add_argument("--against", type=Path, help="a results file: compare with its scores instead of training")
@@ -63,11 +67,22 @@ def main(argv: list[str] | None = None) -> None:
                         help="a file of scripts/ws_ground_truth.py: every run's supernet scores its cells")
     parser.add_argument("--score-with", nargs="+", default=[], metavar="KEY=VALUE",
                         help="with --ground-truth: config overrides for scoring, e.g. evaluator.task.valid_images=6000")
+    parser.add_argument("--search", type=Path, metavar="CONFIG",
+                        help="with --ground-truth: run this search config with each of --seeds and measure those runs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="S", help="--search's seeds")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="--search's config overrides")
+    parser.add_argument("--search-dir", type=Path, help="where --search's runs go (SEARCH_DIR/search-seedS)")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args(argv)
-    if not args.ground_truth and (len(args.runs) > 1 or args.score_with):
-        parser.error("several RUN_DIRs and --score-with need --ground-truth")
+    if not args.ground_truth and (len(args.runs) != 1 or args.score_with or args.search):
+        parser.error("several RUN_DIRs, --score-with and --search need --ground-truth; without it, one RUN_DIR")
+    if bool(args.search) != bool(args.search_dir):
+        parser.error("--search and --search-dir go together")
+    if not args.runs and not args.search:
+        parser.error("no RUN_DIR and no --search")
     try:
+        if args.search:
+            args.runs += searched_runs(args.search, args.seeds, args.search_dir, args.set)
         result = (against_ground_truth(args.runs, args.ground_truth, args.score_with) if args.ground_truth
                   else one_run(args))
     except UserError as err:

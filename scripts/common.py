@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import yaml
 import nao
 from nao.config import apply_overrides
 from nao.errors import UserError
-from nao.search import SearchConfig, resolve_config
+from nao.search import SearchConfig, load_config, resolve_config, run_search
 from nao.search.evaluators import Evaluator, EvaluatorConfig, make_evaluator
 from nao.search.rundir import CONFIG, RunDir
 from nao.spaces.base import Arch, SearchSpace
@@ -86,6 +87,20 @@ def load_final_supernet(run: Path, overrides: list[str] = ()) -> FinalSupernet:
     pool = [space.parse(r.arch) for r in RunDir(run).read_history() if r.error is None]
     supernet.begin_stage(stage, pool)  # loads the last stage's weights
     return FinalSupernet(config, space, pool, supernet, stage)
+
+
+def searched_runs(config: Path, seeds: list[int], search_dir: Path, overrides: list[str] = ()) -> list[Path]:
+    """The searches of config file ``config`` (changed by ``overrides``) with each of ``seeds``, in
+    ``search_dir/search-seedS``: run here, or resumed where a kill left them, unless finished."""
+    runs = []
+    for seed in seeds:
+        settings, out = load_config(config, [*overrides, f"seed={seed}"]), search_dir / f"search-seed{seed}"
+        started = (out / CONFIG).exists()
+        if not started or len(RunDir(out).read_history()) < settings.budget:
+            print(f"searching with seed {seed} into {out}", file=sys.stderr)
+            run_search(settings, out, resume=started)
+        runs.append(out)
+    return runs
 
 
 def standalone_config(config: SearchConfig, epochs: int) -> EvaluatorConfig:

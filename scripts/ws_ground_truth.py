@@ -50,14 +50,14 @@ from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
-from common import load_final_supernet, standalone_config
+from common import load_final_supernet, searched_runs, standalone_config
 
 from nao.config import to_dict
 from nao.errors import UserError
-from nao.search import SearchConfig, load_config, run_search
+from nao.search import SearchConfig, load_config
 from nao.search.evaluators import TaskEvaluatorConfig, make_evaluator
 from nao.search.executors import EXECUTORS, make_executor
-from nao.search.rundir import RunDir, first_difference
+from nao.search.rundir import first_difference
 from nao.spaces import get_space
 from nao.spaces.base import Arch, SearchSpace
 
@@ -124,7 +124,8 @@ def generate(args: argparse.Namespace, command: str) -> None:
 
     randoms = random_cells(space, args.random, seed=args.seed)
     rankings = [(run.name, ranked_archs(run, config.space)) for run in args.runs]
-    rankings += [(run.name, ranked_archs(run, config.space)) for run in searched_runs(args)]
+    rankings += [(run.name, ranked_archs(run, config.space))
+                 for run in searched_runs(args.config, args.search_seeds, args.search_dir)]
     tops = top_cells(space, rankings, args.top, taken={space.canonical(c.arch) for c in randoms})
     # alternated, so that a file cut short by a kill holds both groups
     cells = [c for pair in zip_longest(randoms, tops) for c in pair if c is not None]
@@ -158,19 +159,6 @@ def ranked_archs(run: Path, space_name: str) -> list[Arch]:
         raise UserError(f"{run}: a search of {final.config.space}, not of the config's {space_name}")
     print(f"{run}: ranked {len(final.pool)} archs with its stage {final.stage} supernet", file=sys.stderr)
     return [arch for arch, _ in final.ranking()]
-
-
-def searched_runs(args: argparse.Namespace) -> list[Path]:
-    """The runs of ``--search-seeds``, each run or resumed here unless it is finished."""
-    runs = []
-    for seed in args.search_seeds:
-        config, out = load_config(args.config, [f"seed={seed}"]), args.search_dir / f"search-seed{seed}"
-        started = (out / "config.yaml").exists()
-        if not started or len(RunDir(out).read_history()) < config.budget:
-            print(f"searching with seed {seed} into {out}", file=sys.stderr)
-            run_search(config, out, resume=started)
-        runs.append(out)
-    return runs
 
 
 def top_cells(space: SearchSpace, rankings: list[tuple[str, list[Arch]]], n: int, *, taken: set) -> list[Cell]:

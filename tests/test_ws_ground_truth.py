@@ -202,7 +202,7 @@ def test_search_seeds_run_the_missing_searches_once_and_take_their_tops(config_f
     [cell] = lines(tmp_path / "gt.jsonl")
     assert (cell["group"], cell["supernet_rank"], cell["arch"]) == ("top:search-seed3", 1, final_ranking(run)[0])
     searched = []
-    monkeypatch.setattr(ws_ground_truth, "run_search", lambda *args, **kwargs: searched.append(args))
+    monkeypatch.setattr(importlib.import_module("common"), "run_search", lambda *args, **kwargs: searched.append(args))
     ws_ground_truth.main(argv)
     assert searched == [] and len(lines(tmp_path / "gt.jsonl")) == 1
 
@@ -273,3 +273,23 @@ def test_the_parameter_count_baseline_ranks_cells_by_the_weights_they_use(runs, 
     bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path)])
     baseline = json.loads(capsys.readouterr().out.splitlines()[-1])["parameter_count"]
     assert baseline["kendall_tau"] == 1.0 and weights[baseline["picked_arch"]] == max(weights.values())
+
+
+def test_search_measures_a_changed_config_over_its_seeds(config_file, ground_truth, tmp_path, capsys):
+    bench_ws_ranking.main(["--ground-truth", str(ground_truth), "--search", str(config_file), "--seeds", "0", "1",
+                           "--set", "evaluator.task.valid_images=40", "--search-dir", str(tmp_path)])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    runs = [tmp_path / "search-seed0", tmp_path / "search-seed1"]
+    assert [r["run"] for r in result["runs"]] == list(map(str, runs))
+    for seed, run in enumerate(runs):
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+        assert (saved["seed"], saved["evaluator"]["task"]["valid_images"]) == (seed, 40)
+
+
+@pytest.mark.parametrize("argv", [["--search", "x.yaml", "--ground-truth", "gt.jsonl"],  # no --search-dir
+                                  ["--ground-truth", "gt.jsonl"],  # nothing to measure
+                                  ["run0", "run1"]])  # several runs without --ground-truth
+def test_benchmark_arguments_that_cannot_go_together_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench_ws_ranking.main(argv)
+    assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
