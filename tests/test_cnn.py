@@ -135,6 +135,21 @@ def test_a_supernet_score_depends_on_the_arch_and_the_weights_only():
     assert not torch.allclose(first, net.eval()(x, b)[0])
 
 
+def test_pool_batch_norm_normalises_every_pooling_op_and_adds_no_weights():
+    plain = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0)
+    normed = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET,
+                                          pool_batch_norm=True), 0)
+    assert plain.state_dict().keys() == normed.state_dict().keys()  # checkpoints load either way
+    x = torch.randn(16, 4, 8, 8) * 3 + 2
+    pools = [key for key, op in normed.cells[0].ops.items() if "pool" in SPACE.op_names[int(key.split("_")[-1])]]
+    assert pools
+    for key in pools:
+        out, unnormed = normed.cells[0].ops[key](x), plain.cells[0].ops[key](x)
+        assert torch.allclose(out.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)
+        assert torch.allclose(out.var((0, 2, 3), unbiased=False), torch.ones(4), atol=1e-3)
+        assert not torch.allclose(unnormed.mean((0, 2, 3)), torch.zeros(4), atol=1e-2)
+
+
 def test_reusing_arch_independent_results_across_archs_changes_no_score():
     net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0).eval()
     x = torch.randn(16, 1, 8, 8)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nao.spaces.cell import Cell, CellSpace
-from nao.tasks.cnn.ops import FactorizedReduce, ReLUConvBN, batch_norm, conv, make_op
+from nao.tasks.cnn.ops import FactorizedReduce, Pool, ReLUConvBN, batch_norm, conv, make_op
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -115,13 +115,24 @@ class FixedCell(_Cell):
 
 
 class SharedCell(_Cell):
-    """Every arch's cell with shared weights: one op per (node, input, op), batch statistics only."""
+    """Every arch's cell with shared weights: one op per (node, input, op), batch statistics only.
 
-    def __init__(self, space: CellSpace, **kwargs):
+    ``pool_batch_norm`` follows each pooling op with a batch norm without affine weights, as DARTS' search network
+    does (Liu et al. 2019): a pooled input keeps its input's scale, unlike the convolutions (which end in a batch
+    norm) it shares its node and the next layers' weights with."""
+
+    def __init__(self, space: CellSpace, *, pool_batch_norm: bool = False, **kwargs):
         super().__init__(space, **kwargs, stats=False)
         n_nodes = space.n_nodes
+
+        def shared_op(name: str, stride: int) -> nn.Module:
+            op = make_op(name, self.channels, stride, stats=False)
+            if pool_batch_norm and isinstance(op, Pool):
+                return nn.Sequential(op, nn.BatchNorm2d(self.channels, affine=False, track_running_stats=False))
+            return op
+
         self.ops = nn.ModuleDict({
-            f"{j}_{source}_{op}": make_op(name, self.channels, self.stride(source), stats=False)
+            f"{j}_{source}_{op}": shared_op(name, self.stride(source))
             for j in range(n_nodes) for source in range(j + 2) for op, name in enumerate(space.op_names)
         })
         inputs = (0, 1) if self.reduction and space.output == "loose_ends" else ()

@@ -39,6 +39,7 @@ class ImageTaskConfig:
     valid_images: int = 1000  # every arch is scored on these (the first of the validation split)
     sampling: str = "uniform"  # supernet: the arch of each mini-batch (SAMPLERS: uniform, params, space, fair)
     warmup_epochs: int = 0  # supernet: epochs on archs of the whole space ("space") before the first stage
+    pool_batch_norm: bool = False  # supernet: a batch norm without affine weights after each pooling op (DARTS')
 
 
 def check_trainable(space: CellSpace) -> None:
@@ -125,8 +126,8 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
         if self._supernet is None:
             data = self.data
             self._supernet = to_device(seeded_init(lambda: Supernet(
-                self.space, in_channels=data.shape[0], n_classes=data.n_classes, config=self.task.network), self.seed),
-                self.device)
+                self.space, in_channels=data.shape[0], n_classes=data.n_classes, config=self.task.network,
+                pool_batch_norm=self.task.pool_batch_norm), self.seed), self.device)
         return self._supernet
 
     def weights_changed(self) -> None:

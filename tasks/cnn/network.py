@@ -117,13 +117,15 @@ class ChildNetwork(CellNetwork):
 
 
 class Supernet(CellNetwork):
-    """Every arch of ``space`` with shared weights (one op per node, input and op); ``forward(x, arch)``."""
+    """Every arch of ``space`` with shared weights (one op per node, input and op); ``forward(x, arch)``.
+    ``pool_batch_norm``: see :class:`SharedCell`."""
 
-    def __init__(self, space: CellSpace, *, in_channels: int, n_classes: int, config: NetworkConfig):
+    def __init__(self, space: CellSpace, *, in_channels: int, n_classes: int, config: NetworkConfig,
+                 pool_batch_norm: bool = False):
         self.space = space
 
         def make_cell(**kwargs) -> SharedCell:
-            return SharedCell(space, **kwargs)
+            return SharedCell(space, pool_batch_norm=pool_batch_norm, **kwargs)
 
         super().__init__(make_cell=make_cell, in_channels=in_channels, n_classes=n_classes, config=config,
                          stats=False)
