@@ -293,3 +293,18 @@ def test_benchmark_arguments_that_cannot_go_together_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         bench_ws_ranking.main(argv)
     assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_op_effects_correlate_each_ops_count_with_the_truth_and_the_supernets(runs, tmp_path, capsys):
+    ws_op_effects = importlib.import_module("ws_op_effects")
+    archs = [SPACE.sample(np.random.default_rng(seed)) for seed in range(12)]
+    first_op = f"normal:{SPACE.op_names[0]}"
+    path = tmp_path / "by_op.jsonl"  # the truth: how often the normal cell uses the first op
+    path.write_text("".join(json.dumps({"arch": SPACE.format(arch), "valid_acc": float(sum(
+        op == 0 for node in SPACE.cells(arch)[0] for _, op in node)), "group": "random"}) + "\n" for arch in archs))
+    ws_op_effects.main([str(runs[0]), str(runs[1]), "--ground-truth", str(path)])
+    result = json.loads(capsys.readouterr().out)
+    assert result["truth"][first_op] == 1.0 and len(result["truth"]) == 2 * len(SPACE.op_names)
+    assert [r["run"] for r in result["runs"]] == list(map(str, runs))
+    for op, mean in result["supernet"].items():
+        assert mean == pytest.approx(np.mean([r[op] for r in result["runs"]]), abs=1e-3)
