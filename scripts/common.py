@@ -17,6 +17,7 @@ from nao.config import apply_overrides
 from nao.errors import UserError
 from nao.search import SearchConfig, load_config, resolve_config, run_search
 from nao.search.evaluators import Evaluator, EvaluatorConfig, make_evaluator
+from nao.search.loop import check_resumable
 from nao.search.rundir import CONFIG, RunDir
 from nao.spaces.base import Arch, SearchSpace
 
@@ -91,11 +92,19 @@ def load_final_supernet(run: Path, overrides: list[str] = ()) -> FinalSupernet:
 
 def searched_runs(config: Path, seeds: list[int], search_dir: Path, overrides: list[str] = ()) -> list[Path]:
     """The searches of config file ``config`` (changed by ``overrides``) with each of ``seeds``, in
-    ``search_dir/search-seedS``: run here, or resumed where a kill left them, unless finished."""
+    ``search_dir/search-seedS``: run here, or resumed where a kill left them, unless finished; ``UserError`` for a
+    run there made with another config."""
     runs = []
     for seed in seeds:
         settings, out = load_config(config, [*overrides, f"seed={seed}"]), search_dir / f"search-seed{seed}"
         started = (out / CONFIG).exists()
+        if started:
+            # the evaluator fills in its defaults (the metric) as run_search's would before the run saved its config
+            make_evaluator(nao.get_space(settings.space), settings.evaluator, seed=seed, device=settings.device)
+            try:
+                check_resumable(RunDir(out), settings)
+            except UserError as err:
+                raise UserError(f"{out}: not a run of this search: {err}") from None
         if not started or len(RunDir(out).read_history()) < settings.budget:
             print(f"searching with seed {seed} into {out}", file=sys.stderr)
             run_search(settings, out, resume=started)

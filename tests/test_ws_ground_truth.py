@@ -284,6 +284,10 @@ def test_search_measures_a_changed_config_over_its_seeds(config_file, ground_tru
     for seed, run in enumerate(runs):
         saved = yaml.safe_load((run / "config.yaml").read_text())
         assert (saved["seed"], saved["evaluator"]["task"]["valid_images"]) == (seed, 40)
+    with pytest.raises(SystemExit) as exit_:  # the runs there are not of this setting
+        bench_ws_ranking.main(["--ground-truth", str(ground_truth), "--search", str(config_file), "--seeds", "0",
+                               "--set", "evaluator.task.valid_images=50", "--search-dir", str(tmp_path)])
+    assert exit_.value.code == 2 and "evaluator.task.valid_images: 40 in the run, 50 now" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--search", "x.yaml", "--ground-truth", "gt.jsonl"],  # no --search-dir
