@@ -134,8 +134,8 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             raise UserError(f"{path}:{missing}: no {metric!r}, the metric of {run}'s supernet")
         archs, truth = [final.space.parse(c["arch"]) for c in cells], np.array([c[metric] for c in cells])
         scores = np.array([supernet.evaluate(a)[metric] for a in archs])
-        per_run.append(picked_named(ground_truth_metrics(scores, truth, is_random, minimize=supernet.minimize), cells))
-        per_run[-1] = {"run": str(run), **per_run[-1]}
+        found = ground_truth_metrics(scores, truth, is_random, minimize=supernet.minimize)
+        per_run.append({"run": str(run), **picked_named(found, cells)})
         print(json.dumps(per_run[-1]), file=sys.stderr)
         if parameter_count is None and hasattr(supernet, "parameters_of"):
             sign = -1.0 if supernet.minimize else 1.0  # the biggest cell is the best-scored
