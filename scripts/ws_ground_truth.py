@@ -16,6 +16,9 @@ Each cell is trained from scratch by the ``standalone`` evaluator with the confi
 (same network, the same ``data.train_images`` training images), for ``--epochs`` epochs instead of
 ``task.train.epochs``, and with the config's seed, as the search's evaluators use it: that seed also picks the
 validation split, so every cell is scored on the same images. It is recorded as each line's ``train_seed``.
+``--train-seed S`` trains with seed S instead (initial weights, batch order, augmentation) on the same split
+(``data.split_seed`` fixed to the config's seed): a second file of the same cells so trained measures the
+truth's own noise, the ranking agreement no supernet can beat (``scripts/ws_truth_noise.py``).
 Cells are scored on the whole validation split (``data.valid_size`` images; ``--valid-images N``: its first N),
 of which the supernet scores on the first ``task.valid_images``: a truth measured on 1,000 images would carry
 its own noise (a binomial standard deviation of 1.1 points at 85 %, 0.46 at 6,000), as large as the differences
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="standalone training epochs per cell")
     parser.add_argument("--valid-images", type=int, metavar="N",
                         help="score each cell on the first N validation images (default: all, data.valid_size)")
+    parser.add_argument("--train-seed", type=int, metavar="S",
+                        help="train with seed S on the config's validation split (default: the config's seed)")
     parser.add_argument("--seed", type=int, default=1000,
                         help="draws the random cells (not a search seed: its first archs are drawn the same way)")
     parser.add_argument("--out", type=Path, help="default data/ws_ground_truth/<config name>.jsonl")
@@ -114,12 +119,15 @@ def generate(args: argparse.Namespace, command: str) -> None:
     space = get_space(config.space)
     training = standalone_config(config, args.epochs)
     checked = make_evaluator(space, training, seed=config.seed, device=config.device)  # checks the task
-    training = replace(training, task=training.task | {"valid_images": args.valid_images or
-                                                         checked.task.data.valid_size})
-    trainer = replace(config, executor=args.executor, workers=args.workers, evaluator=training)
-    evaluator = make_evaluator(space, training, seed=config.seed, device=config.device)
+    task = training.task | {"valid_images": args.valid_images or checked.task.data.valid_size}
+    train_seed = config.seed if args.train_seed is None else args.train_seed
+    if train_seed != config.seed:  # the same validation images as the config's seed draws
+        task["data"] = task.get("data", {}) | {"split_seed": config.seed}
+    training = replace(training, task=task)
+    trainer = replace(config, seed=train_seed, executor=args.executor, workers=args.workers, evaluator=training)
+    evaluator = make_evaluator(space, training, seed=train_seed, device=config.device)
     header = {"config": shown(args.config),
-              "training": {"space": config.space, "evaluator": to_dict(trainer.evaluator), "train_seed": config.seed}}
+              "training": {"space": config.space, "evaluator": to_dict(trainer.evaluator), "train_seed": train_seed}}
     check_header(args.out, header)
 
     randoms = random_cells(space, args.random, seed=args.seed)

@@ -16,6 +16,7 @@ import torch
 
 from nao.errors import DatasetError, UserError
 from nao.tasks import images as im
+from nao.tasks.cnn.train import DataConfig
 from nao.tasks.images import DATASETS, ImageData, augment, batches, load_images, normalize
 
 IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -143,6 +144,15 @@ def test_validation_split_comes_from_train_only_and_is_seeded(tmp_path):
     assert ids(again.valid[0]) == valid_ids
     other = load_images("fashion-mnist", data_dir=tmp_path, valid_size=50, seed=1, download=False)
     assert ids(other.valid[0]) != valid_ids
+
+
+def test_a_fixed_split_seed_keeps_the_validation_split_whatever_the_runs_seed(tmp_path):
+    make_mnist_like(tmp_path, n_train=300)
+    config = DataConfig(name="fashion-mnist", dir=str(tmp_path), valid_size=50, download=False)
+    by_run_seed = {seed: ids(config.load(seed).valid[0]) for seed in (0, 1)}
+    assert by_run_seed[0] != by_run_seed[1]  # unset: the run's seed draws the split
+    fixed = dataclasses.replace(config, split_seed=0)
+    assert ids(fixed.load(1).valid[0]) == ids(fixed.load(7).valid[0]) == by_run_seed[0]
 
 
 def test_mean_and_std_are_those_of_the_train_part(tmp_path):

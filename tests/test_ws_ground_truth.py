@@ -19,6 +19,7 @@ from scipy.stats import kendalltau, spearmanr
 import nao
 from nao.search import load_config, run_search
 from nao.tasks.cnn.evaluators import StandaloneEvaluator
+from nao.tasks.cnn.train import DataConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 ws_ground_truth = importlib.import_module("ws_ground_truth")
@@ -172,6 +173,66 @@ def test_a_file_made_before_a_config_key_existed_is_extended_not_refused(ground_
     ws_ground_truth.main(["--config", str(config_file), "--random", "3", "--top", "0", "--epochs", "1",
                           "--out", str(out)])
     assert len(trained) == 1 and lines(out)[:5] == lines(ground_truth)
+
+
+def test_train_seed_trains_the_same_cells_with_another_seed_on_the_same_validation_images(
+        ground_truth, config_file, runs, tmp_path, monkeypatch):
+    seen, evaluate = [], StandaloneEvaluator.evaluate
+
+    def recorded(self, arch):
+        seen.append((self.seed, self.data.valid[0]))
+        return evaluate(self, arch)
+
+    monkeypatch.setattr(StandaloneEvaluator, "evaluate", recorded)
+    out = tmp_path / "seed1.jsonl"
+    generate(config_file, runs, out, "--train-seed", "1")
+    assert [c["arch"] for c in lines(out)] == [c["arch"] for c in lines(ground_truth)]
+    assert {c["train_seed"] for c in lines(out)} == {1} and {seed for seed, _ in seen} == {1}
+    split = load_config(config_file, []).evaluator.task["data"]
+    expected = DataConfig(**split).load(0).valid[0]  # the config's seed (0) draws the split
+    assert all(torch.equal(images, expected) for _, images in seen)
+    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert training["train_seed"] == 1 and training["evaluator"]["task"]["data"]["split_seed"] == 0
+
+
+def noise_files(tmp_path: Path, first: list[float], second: dict[int, float]) -> tuple[Path, Path]:
+    """A ground truth of cells "cell i" measured ``first[i]``, and a file of some of them (``second``) again."""
+    paths = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    paths[0].write_text("".join(json.dumps({"arch": f"cell {i}", "valid_acc": v, "group": "random",
+                                            "train_seed": 0}) + "\n" for i, v in enumerate(first)))
+    paths[1].write_text("".join(json.dumps({"arch": f"cell {i}", "valid_acc": v, "train_seed": 1}) + "\n"
+                                for i, v in second.items()))
+    return paths
+
+
+def test_truth_noise_compares_the_seeds_on_shared_cells_and_estimates_the_reachable_ranking(tmp_path, capsys):
+    ws_truth_noise = importlib.import_module("ws_truth_noise")
+    first = [80.0 + 0.5 * i for i in range(20)]
+    again = {i: first[i] + (-1) ** k * 0.3 for k, i in enumerate(range(0, 20, 2))}  # 10 cells, 0.3 up or down
+    ws_truth_noise.main([*map(str, noise_files(tmp_path, first, again)), "--simulations", "200"])
+    result = json.loads(capsys.readouterr().out)
+    once = np.array([first[i] for i in again])
+    differences = np.array(list(again.values())) - once
+    assert result["shared_cells"] == 10 and result["cells"] == 20 and result["train_seeds"] == [[0], [1]]
+    assert result["repeat"]["kendall_tau"] == 1.0  # 0.3 points of noise cannot swap cells 1 point apart
+    assert result["noise_std"] == round(np.std(differences, ddof=1) / np.sqrt(2), 3)
+    assert result["spread_std"] == round(np.std(first, ddof=1), 3)
+    assert 0.5 < result["reachable"]["kendall_tau"] < 1.0  # neighbours 0.5 apart do swap under that noise
+
+    exact = {i: first[i] for i in range(5)}
+    ws_truth_noise.main([*map(str, noise_files(tmp_path, first, exact)), "--simulations", "5"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["noise_std"] == 0.0 and result["reachable"]["kendall_tau"] == 1.0
+
+
+def test_truth_noise_needs_three_shared_cells(tmp_path, capsys):
+    ws_truth_noise = importlib.import_module("ws_truth_noise")
+    first, second = noise_files(tmp_path, [80.0, 81.0, 82.0], {0: 80.5, 1: 81.2})
+    with pytest.raises(SystemExit) as exit_:
+        ws_truth_noise.main([str(first), str(second)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ws_truth_noise: error: {second}: 2 of its cells are in {first}; at least 3 are needed"]
 
 
 @pytest.mark.parametrize("case", ["missing run", "run without supernet", "missing config", "table config"])

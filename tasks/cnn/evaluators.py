@@ -23,7 +23,7 @@ from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
 from nao.tasks.cnn.ops import OPS
 from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer, model_input, to_device
-from nao.tasks.images import ImageData, load_images
+from nao.tasks.images import ImageData
 from nao.torchutils import seeded_init
 
 
@@ -72,9 +72,7 @@ class _ImageEvaluator(TaskEvaluator):
     def data(self) -> ImageData:
         """Loaded on first use, so a bad config fails before minutes of loading."""
         if self._data is None:
-            d = self.task.data
-            self._data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=self.seed,
-                                     download=d.download)
+            self._data = self.task.data.load(self.seed)
         return self._data
 
     def begin_stage(self, stage: int, pool: list[Arch]) -> None:

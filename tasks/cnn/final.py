@@ -13,7 +13,6 @@ from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.evaluators import check_trainable
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig
 from nao.tasks.cnn.train import DataConfig, TrainConfig, Trainer
-from nao.tasks.images import load_images
 from nao.torchutils import resolve_device, seeded_init
 from nao.train import FinalTraining
 
@@ -39,12 +38,11 @@ class CNNFinalTraining(FinalTraining):
         if not isinstance(space, CellSpace):
             raise ConfigError(f"space: {config.space} is not a CNN cell space")
         check_trainable(space)
-        d = config.data
-        data = load_images(d.name, data_dir=d.dir, valid_size=d.valid_size, seed=config.seed, download=d.download)
+        data = config.data.load(config.seed)
         model = seeded_init(lambda: ChildNetwork(space, arch, in_channels=data.shape[0], n_classes=data.n_classes,
                                                  config=config.network), config.seed)
         return Trainer(model, data, config.train, seed=config.seed, device=resolve_device(config.device),
-                       train_images=d.train_images)
+                       train_images=config.data.train_images)
 
     def train_epoch(self, trainer: Trainer, config: FinalConfig) -> dict:
         stats = trainer.train_epoch()

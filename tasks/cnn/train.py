@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nao.tasks.cnn.network import Logits
-from nao.tasks.images import ImageData, augment, batches, normalize
+from nao.tasks.images import ImageData, augment, batches, load_images, normalize
 from nao.torchutils import TrainingRng, check_finite_loss
 
 
@@ -32,6 +32,12 @@ class DataConfig:
     valid_size: int = 5000  # images moved from train to the validation split (the test set selects nothing)
     train_images: int | None = None  # use only this many training images (CPU-sized runs)
     download: bool = True
+    split_seed: int | None = None  # draws the validation split; default the run's seed (fix it to vary only training)
+
+    def load(self, seed: int) -> ImageData:
+        """The dataset with its validation split drawn by ``split_seed``, or by ``seed`` (the run's) when unset."""
+        return load_images(self.name, data_dir=self.dir, valid_size=self.valid_size, download=self.download,
+                           seed=seed if self.split_seed is None else self.split_seed)
 
 
 @dataclass
