@@ -9,12 +9,13 @@ with another ``--train-seed`` on the same validation split. Prints one JSON obje
   files hold (``bench_ws_ranking.ground_truth_metrics``: Kendall tau, Spearman, tau among the top 20 % / 50 %,
   precision@10, the pick). No supernet can be expected to rank a seed's results better than another seed does.
 - ``noise_std``: the standard deviation of one cell's metric over training seeds (that of the paired
-  differences over the square root of 2, their mean removed), next to ``spread_std``, that of FIRST's cells.
+  differences over the square root of 2, their mean removed), next to ``spread_std``, that of FIRST's cells;
+  ``noise_std_interval``: its 95 % bootstrap interval (the shared cells resampled), a few cells' estimate.
 - ``reachable``: the same metrics, averaged over ``--simulations`` draws, for a scorer that knows every cell's
   noise-free metric, against a file like FIRST (all its cells): each draw adds Gaussian noise of ``noise_std`` to
   FIRST's values shrunk towards their mean so that their spread, noise included, stays FIRST's. An estimate that
   assumes the noise is Gaussian and the same for every cell; the ``repeat`` numbers assume nothing but count fewer
-  cells.
+  cells. ``reachable_interval``: each metric at the noisier and at the quieter end of ``noise_std_interval``.
 
 Bad input (a missing file, fewer than 3 shared cells, a line without the metric) is one line, exit status 2.
 """
@@ -33,6 +34,7 @@ from ws_ground_truth import read_cells
 
 from nao.errors import UserError
 
+BOOTSTRAP = 2000  # resamples of the shared cells for noise_std_interval
 METRICS = ("kendall_tau", "spearman", "kendall_tau_top20", "kendall_tau_top50", "precision_at_10")
 
 
@@ -61,15 +63,21 @@ def truth_noise(first: Path, second: Path, metric: str, simulations: int, seed: 
     is_random = np.array([first_cells[arch].get("group") == "random" for arch in shared])
     repeat = ground_truth_metrics(again, once, is_random)
     repeat.pop("picked_index")
+    rng = np.random.default_rng(seed)
     noise_std = float(np.std(again - once, ddof=1) / math.sqrt(2))
+    resampled = rng.integers(0, len(shared), size=(BOOTSTRAP, len(shared)))
+    interval = np.percentile(np.std((again - once)[resampled], axis=1, ddof=1) / math.sqrt(2), [2.5, 97.5])
     values = np.array([cell[metric] for cell in first_cells.values()])
+    noisier, quieter = (reachable(values, float(std), simulations, rng) for std in interval[::-1])
     return {"benchmark": "ws_truth_noise", "first": str(first), "second": str(second), "metric": metric,
             "train_seeds": [sorted({c.get("train_seed") for c in cells.values()}, key=str)
                             for cells in (first_cells, second_cells)],
             "shared_cells": len(shared), "repeat": repeat,
             "mean_difference": round(float(np.mean(again - once)), 3), "noise_std": round(noise_std, 3),
+            "noise_std_interval": [round(float(std), 3) for std in interval],
             "cells": len(values), "spread_std": round(float(np.std(values, ddof=1)), 3),
-            "reachable": reachable(values, noise_std, simulations, np.random.default_rng(seed))}
+            "reachable": reachable(values, noise_std, simulations, rng),
+            "reachable_interval": {key: [noisier.get(key), quieter.get(key)] for key in METRICS}}
 
 
 def metric_cells(path: Path, metric: str) -> dict[str, dict]:

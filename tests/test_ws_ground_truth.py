@@ -208,21 +208,27 @@ def noise_files(tmp_path: Path, first: list[float], second: dict[int, float]) ->
 def test_truth_noise_compares_the_seeds_on_shared_cells_and_estimates_the_reachable_ranking(tmp_path, capsys):
     ws_truth_noise = importlib.import_module("ws_truth_noise")
     first = [80.0 + 0.5 * i for i in range(20)]
-    again = {i: first[i] + (-1) ** k * 0.3 for k, i in enumerate(range(0, 20, 2))}  # 10 cells, 0.3 up or down
+    off = [0.3, -0.1, 0.45, -0.4, 0.2, -0.3, 0.05, -0.25, 0.4, -0.35]  # under 0.5 up or down
+    again = {i: first[i] + off[k] for k, i in enumerate(range(0, 20, 2))}  # 10 cells trained again
     ws_truth_noise.main([*map(str, noise_files(tmp_path, first, again)), "--simulations", "200"])
     result = json.loads(capsys.readouterr().out)
     once = np.array([first[i] for i in again])
     differences = np.array(list(again.values())) - once
     assert result["shared_cells"] == 10 and result["cells"] == 20 and result["train_seeds"] == [[0], [1]]
-    assert result["repeat"]["kendall_tau"] == 1.0  # 0.3 points of noise cannot swap cells 1 point apart
+    assert result["repeat"]["kendall_tau"] == 1.0  # under 0.5 points of noise cannot swap cells 1 point apart
     assert result["noise_std"] == round(np.std(differences, ddof=1) / np.sqrt(2), 3)
     assert result["spread_std"] == round(np.std(first, ddof=1), 3)
     assert 0.5 < result["reachable"]["kendall_tau"] < 1.0  # neighbours 0.5 apart do swap under that noise
+    low, high = result["noise_std_interval"]
+    assert low <= result["noise_std"] <= high
+    noisier, quieter = result["reachable_interval"]["kendall_tau"]
+    assert noisier < result["reachable"]["kendall_tau"] < quieter
 
     exact = {i: first[i] for i in range(5)}
     ws_truth_noise.main([*map(str, noise_files(tmp_path, first, exact)), "--simulations", "5"])
     result = json.loads(capsys.readouterr().out)
-    assert result["noise_std"] == 0.0 and result["reachable"]["kendall_tau"] == 1.0
+    assert result["noise_std"] == 0.0 and result["noise_std_interval"] == [0.0, 0.0]
+    assert result["reachable"]["kendall_tau"] == 1.0 and result["reachable_interval"]["kendall_tau"] == [1.0, 1.0]
 
 
 def test_truth_noise_needs_three_shared_cells(tmp_path, capsys):
