@@ -3,7 +3,7 @@
     python scripts/bench_ws_ranking.py RUN_DIR [--archs 20] [--epochs 3] [--out FILE.csv]
     python scripts/bench_ws_ranking.py RUN_DIR --against RESULTS.csv [--metric valid_ppl] [--more-stages N]
     python scripts/bench_ws_ranking.py RUN_DIR [RUN_DIR ...] --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
-        [--score-with evaluator.task.valid_images=6000]
+        [--score-with evaluator.task.valid_images=6000] [--repeats data/ws_ground_truth/fashion_mnist_ws_seed1.jsonl]
     python scripts/bench_ws_ranking.py --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
         --search configs/fashion_mnist_ws.yaml --seeds 0 1 2 --set evaluator.task.sampling=space --search-dir DIR
 
@@ -27,9 +27,12 @@ best and the mean of its ``random`` cells; ``parameter_count`` holds the same me
 weights they use (CNN tasks), a baseline that needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs'
 saved configs for the scoring only (the supernets' weights are the searches'), e.g.
 ``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
-validation images. ``--search CONFIG`` first runs (or resumes) that config's search, changed by ``--set``, with
-each of ``--seeds`` into SEARCH_DIR/search-seedS, and adds those runs to the RUN_DIRs: one command measures one
-setting of the supernet over several search seeds (a row of docs/cnn.md's table).
+validation images. ``--repeats FILE ...``: the file's cells trained with other training seeds (``ws_ground_truth.py
+--train-seed``); a cell's truth is then its mean over the files that hold it, which halves the truth's noise
+variance where every cell has one repeat (``scripts/ws_truth_noise.py`` measures that noise). ``--search
+CONFIG`` first runs (or resumes) that config's search, changed by ``--set``, with each of ``--seeds`` into
+SEARCH_DIR/search-seedS, and adds those runs to the RUN_DIRs: one command measures one setting of the supernet
+over several search seeds (a row of docs/cnn.md's table).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 from common import FinalSupernet, load_final_supernet, searched_runs, standalone_config
-from ws_ground_truth import read_cells
+from ws_ground_truth import read_metric_cells
 
 from nao.errors import UserError
 from nao.predictors.metrics import kendall_tau, precision_at_k, spearman
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="with --against: train the supernet this many more stages, comparing after each")
     parser.add_argument("--ground-truth", type=Path, metavar="FILE",
                         help="a file of scripts/ws_ground_truth.py: every run's supernet scores its cells")
+    parser.add_argument("--repeats", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="with --ground-truth: its cells trained with other seeds (ws_ground_truth.py "
+                             "--train-seed); a cell's truth is its mean over the files")
     parser.add_argument("--score-with", nargs="+", default=[], metavar="KEY=VALUE",
                         help="with --ground-truth: config overrides for scoring, e.g. evaluator.task.valid_images=6000")
     parser.add_argument("--search", type=Path, metavar="CONFIG",
@@ -74,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--search-dir", type=Path, help="where --search's runs go (SEARCH_DIR/search-seedS)")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args(argv)
-    if not args.ground_truth and (len(args.runs) != 1 or args.score_with or args.search):
-        parser.error("several RUN_DIRs, --score-with and --search need --ground-truth; without it, one RUN_DIR")
+    if not args.ground_truth and (len(args.runs) != 1 or args.score_with or args.search or args.repeats):
+        parser.error("several RUN_DIRs, --score-with, --repeats and --search need --ground-truth; "
+                     "without it, one RUN_DIR")
     if bool(args.search) != bool(args.search_dir):
         parser.error("--search and --search-dir go together")
     if not args.runs and not args.search:
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.search:
             args.runs += searched_runs(args.search, args.seeds, args.search_dir, args.set)
-        result = (against_ground_truth(args.runs, args.ground_truth, args.score_with) if args.ground_truth
+        result = (against_ground_truth(args.runs, args.ground_truth, args.score_with, args.repeats) if args.ground_truth
                   else one_run(args))
     except UserError as err:
         print(f"bench_ws_ranking: error: {err}", file=sys.stderr)
@@ -113,26 +120,26 @@ def one_run(args: argparse.Namespace) -> dict:
             "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}
 
 
-def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = ()) -> dict:
+def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (), repeats: list[Path] = ()) -> dict:
     """Each run's last supernet (its config changed by ``score_with`` overrides) scored on every cell of
     ground-truth file ``path``: the metrics of ``ground_truth_metrics`` per run, and their mean and standard
     deviation over the runs (of the metrics every run has: a tau among tied values has none). Where the task counts
     an arch's weights (the CNN supernet's ``parameters_of``), ``parameter_count`` holds the same metrics for the
-    ranking by that count: the baseline a supernet must beat, since it needs no training at all."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    cells = read_cells(path)
+    ranking by that count: the baseline a supernet must beat, since it needs no training at all. ``repeats``:
+    files of the same cells trained with other seeds; a cell's truth is its mean over the files that hold it."""
+    finals = [load_final_supernet(run, score_with) for run in runs]
+    metric = finals[0].supernet.metric
+    cells = read_metric_cells(path, metric)
     if len(cells) < 2:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
+    truth, repeated = averaged_truth(cells, [read_metric_cells(p, metric) for p in repeats], metric)
     is_random = np.array([c.get("group") == "random" for c in cells])
     per_run, parameter_count = [], None
-    for run in runs:
-        final = load_final_supernet(run, score_with)
-        supernet, metric = final.supernet, final.supernet.metric
-        missing = next((n for n, c in enumerate(cells, 1) if metric not in c), None)
-        if missing is not None:
-            raise UserError(f"{path}:{missing}: no {metric!r}, the metric of {run}'s supernet")
-        archs, truth = [final.space.parse(c["arch"]) for c in cells], np.array([c[metric] for c in cells])
+    for run, final in zip(runs, finals, strict=True):
+        supernet = final.supernet
+        if supernet.metric != metric:
+            raise UserError(f"{run}: its supernet scores {supernet.metric!r}, {runs[0]}'s {metric!r}")
+        archs = [final.space.parse(c["arch"]) for c in cells]
         scores = np.array([supernet.evaluate(a)[metric] for a in archs])
         found = ground_truth_metrics(scores, truth, is_random, minimize=supernet.minimize)
         per_run.append({"run": str(run), **picked_named(found, cells)})
@@ -149,8 +156,17 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             summary[key] = {"mean": round(float(np.mean(values)), 3),
                             "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
+            "repeats": list(map(str, repeats)), "repeated_cells": repeated,
             "score_with": list(score_with), "runs": per_run, "summary": summary,
             **({"parameter_count": parameter_count} if parameter_count else {})}
+
+
+def averaged_truth(cells: list[dict], repeats: list[list[dict]], metric: str) -> tuple[np.ndarray, int]:
+    """Each cell's ``metric`` averaged with its value in each repeat file that holds its arch; and how many cells
+    had at least one repeat."""
+    by_arch = [{c["arch"]: c[metric] for c in repeat} for repeat in repeats]
+    values = [[cell[metric], *(r[cell["arch"]] for r in by_arch if cell["arch"] in r)] for cell in cells]
+    return np.array([np.mean(v) for v in values]), sum(len(v) > 1 for v in values)
 
 
 def picked_named(found: dict, cells: list[dict]) -> dict:

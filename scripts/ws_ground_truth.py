@@ -224,6 +224,17 @@ def read_cells(path: Path) -> list[dict]:
     return cells
 
 
+def read_metric_cells(path: Path, metric: str) -> list[dict]:
+    """``read_cells`` of a file that must exist and give every cell ``metric`` (``UserError`` naming the line)."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    cells = read_cells(path)
+    missing = next((n for n, c in enumerate(cells, 1) if metric not in c), None)
+    if missing is not None:
+        raise UserError(f"{path}:{missing}: no {metric!r}")
+    return cells
+
+
 def drop_partial_line(path: Path) -> None:
     """Cut a last line that a kill left without its newline, so that the next line starts on a line of its own."""
     if path.exists():

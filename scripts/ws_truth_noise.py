@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_ws_ranking import ground_truth_metrics, rounded
-from ws_ground_truth import read_cells
+from ws_ground_truth import read_metric_cells
 
 from nao.errors import UserError
 
@@ -82,13 +82,7 @@ def truth_noise(first: Path, second: Path, metric: str, simulations: int, seed: 
 
 def metric_cells(path: Path, metric: str) -> dict[str, dict]:
     """The cells of a ground-truth file by arch text; ``UserError`` for a missing file or metric."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    cells = read_cells(path)
-    missing = next((n for n, c in enumerate(cells, 1) if metric not in c), None)
-    if missing is not None:
-        raise UserError(f"{path}:{missing}: no {metric!r}")
-    return {cell["arch"]: cell for cell in cells}
+    return {cell["arch"]: cell for cell in read_metric_cells(path, metric)}
 
 
 def reachable(values: np.ndarray, noise_std: float, simulations: int, rng: np.random.Generator) -> dict:

@@ -307,6 +307,21 @@ def test_the_benchmark_finds_a_perfect_ranking_where_the_truth_is_the_supernets_
     assert result["summary"]["kendall_tau"] == {"mean": round(np.mean(taus), 3), "std": round(np.std(taus, ddof=1), 3)}
 
 
+def test_repeats_average_each_cells_truth_over_the_files_that_hold_it(runs, tmp_path, capsys):
+    scores = json.loads((runs[0] / "scores.json").read_text())["scores"]
+    archs = list(scores)
+    once, again = tmp_path / "seed0.jsonl", tmp_path / "seed1.jsonl"
+    once.write_text("".join(json.dumps({"arch": a, "valid_acc": -scores[a], "group": "random"}) + "\n"
+                            for a in archs))  # alone, the supernet's exact reverse
+    again.write_text("".join(json.dumps({"arch": a, "valid_acc": 3 * scores[a]}) + "\n" for a in archs[:-1]))
+    bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(once), "--repeats", str(again)])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["repeated_cells"] == len(archs) - 1 and result["repeats"] == [str(again)]
+    means = [scores[a] for a in archs[:-1]] + [-scores[archs[-1]]]  # (-s + 3 s) / 2, and the last one alone
+    assert result["runs"][0]["kendall_tau"] == round(kendalltau(means, [scores[a] for a in archs])[0], 3)
+    assert result["runs"][0]["random_mean"] == round(np.mean(means), 3)
+
+
 def test_valid_images_scores_cells_on_the_first_n_validation_images(config_file, tmp_path):
     out = tmp_path / "gt.jsonl"
     ws_ground_truth.main(["--config", str(config_file), "--random", "1", "--top", "0", "--epochs", "1",
