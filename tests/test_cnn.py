@@ -362,6 +362,31 @@ def test_a_warm_up_trains_the_fresh_supernet_on_the_whole_space_before_the_first
                    tmp_path / "bad", progress=False)
 
 
+def test_finetuned_scoring_adapts_the_weights_to_each_arch_then_restores_them(tmp_path, stripes, monkeypatch):
+    config = search_config(stripes, "supernet", 2, **{"evaluator.task.finetune_steps": 3})
+    evaluator = make_evaluator(SPACE, config.evaluator, device="cpu")
+    evaluator.train(archs(4), seed=0, progress=False)
+    shared = {key: value.clone() for key, value in evaluator.supernet.state_dict().items()}
+    scored_with, score = [], evaluator._score
+
+    def spied(arch):
+        scored_with.append({key: value.clone() for key, value in evaluator.supernet.state_dict().items()})
+        return score(arch)
+
+    monkeypatch.setattr(evaluator, "_score", spied)
+    first, second = archs(2, seed=5)
+    tuned = evaluator.evaluate(first)
+    assert evaluator.evaluate(second) and evaluator.evaluate(first) == tuned  # the same steps for every arch
+    assert all(torch.equal(value, shared[key]) for key, value in evaluator.supernet.state_dict().items())
+    changed = [[key for key in shared if not torch.equal(weights[key], shared[key])] for weights in scored_with]
+    assert all(changed) and changed[0] != changed[1]  # each arch scored on weights moved along its own ops
+    assert changed[0] == changed[2] and torch.equal(scored_with[0]["classifier.weight"],
+                                                    scored_with[2]["classifier.weight"])
+    with pytest.raises(UserError, match=r"evaluator\.task\.finetune_lr: must be positive, got 0"):
+        run_search(search_config(stripes, "supernet", 2, **{"evaluator.task.finetune_lr": 0}), tmp_path / "a",
+                   progress=False)
+
+
 def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
     summary = run_search(search_config(stripes, "standalone", 3, strategy="random"), tmp_path / "run",
                          progress=False)
