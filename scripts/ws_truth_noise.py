@@ -63,17 +63,17 @@ def truth_noise(first: Path, second: Path, metric: str, simulations: int, seed: 
     is_random = np.array([first_cells[arch].get("group") == "random" for arch in shared])
     repeat = ground_truth_metrics(again, once, is_random)
     repeat.pop("picked_index")
-    rng = np.random.default_rng(seed)
-    noise_std = float(np.std(again - once, ddof=1) / math.sqrt(2))
+    rng, differences = np.random.default_rng(seed), again - once
+    noise_std = float(np.std(differences, ddof=1) / math.sqrt(2))
     resampled = rng.integers(0, len(shared), size=(BOOTSTRAP, len(shared)))
-    interval = np.percentile(np.std((again - once)[resampled], axis=1, ddof=1) / math.sqrt(2), [2.5, 97.5])
+    interval = np.percentile(np.std(differences[resampled], axis=1, ddof=1) / math.sqrt(2), [2.5, 97.5])
     values = np.array([cell[metric] for cell in first_cells.values()])
     noisier, quieter = (reachable(values, float(std), simulations, rng) for std in interval[::-1])
     return {"benchmark": "ws_truth_noise", "first": str(first), "second": str(second), "metric": metric,
             "train_seeds": [sorted({c.get("train_seed") for c in cells.values()}, key=str)
                             for cells in (first_cells, second_cells)],
             "shared_cells": len(shared), "repeat": repeat,
-            "mean_difference": round(float(np.mean(again - once)), 3), "noise_std": round(noise_std, 3),
+            "mean_difference": round(float(np.mean(differences)), 3), "noise_std": round(noise_std, 3),
             "noise_std_interval": [round(float(std), 3) for std in interval],
             "cells": len(values), "spread_std": round(float(np.std(values, ddof=1)), 3),
             "reachable": reachable(values, noise_std, simulations, rng),
