@@ -161,3 +161,23 @@ def test_a_user_space_works_without_touching_the_controller():
     ctrl.fit(archs, scores, epochs=50)
     assert all(space.canonical(p.arch) not in {space.canonical(a) for a in archs}
                for p in ctrl.propose(archs, scores, n=5))
+
+
+def test_predictor_heads_predict_their_mean_and_spread_on_one_shared_encoder(nb201_table):
+    archs, scores = zip(*nb201_table, strict=True)
+    train, held_out = (archs[:80], scores[:80]), archs[80:]
+    ctrl = nao.Controller("nb201", seed=3, predictor_heads=4, **SMALL)
+    ctrl.fit(*train, epochs=200)
+    assert kendall_tau(np.array(train[1]), ctrl.predict(train[0])) > 0.6  # every head learns the scores
+    mean, std = ctrl.predict_targets(held_out)
+    np.testing.assert_allclose(ctrl.predict(held_out), ctrl.scaler.inverse(mean))  # the prediction is the mean
+    heads = ctrl.model.predict_heads(ctrl._tokens(ctrl._archs(held_out))).detach().numpy()
+    assert heads.shape == (len(held_out), 4)
+    np.testing.assert_allclose(std, heads.std(axis=1), rtol=1e-5)
+    assert np.all(std > 0)  # independently initialised heads disagree on archs they were not fitted on
+
+
+def test_one_head_has_no_spread_and_the_weights_of_a_controller_without_heads(nb201_table, fitted):
+    archs, _ = zip(*nb201_table, strict=True)
+    np.testing.assert_array_equal(fitted.predict_targets(archs)[1], 0.0)
+    assert all(not key.startswith("more_predictors") for key in fitted.model.state_dict())  # old checkpoints load

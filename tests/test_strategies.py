@@ -12,17 +12,22 @@ import torch
 from conftest import SMALL, write_results_csv
 
 import nao
+from nao.config import ConfigError, from_dict
+from nao.controller.targets import TargetScaler
 from nao.predictors.ensemble import EnsembleConfig, EnsemblePredictor
 from nao.search import load_config, run_search
 from nao.search.evaluators import StaticEvaluator, make_evaluator, parse_evaluator_config
 from nao.search.reinforce import Policy
 from nao.search.rundir import RunDir
+from nao.search.strategies import NAOConfig, NAOStrategy
 from nao.spaces import CellSpace, get_space
 from nao.tasks.synthetic import SyntheticBenchmark
 
 FAST = {"bananas.ensemble": json.dumps({"epochs": 20, "layers": 3}), "bananas.initial": 6, "bananas.batch": 4,
         "reinforce.batch": 4, "local.initial": 2}
 NEW_STRATEGIES = ("local", "bananas", "reinforce")
+NAO_ITS = json.dumps({"seed_archs": 6, "new_per_iteration": 4, "top_k": 4, "epochs": 30, "warm_epochs": 10,
+                      "mutants": 30, "acquisition": "its", "controller": SMALL | {"predictor_heads": 3}})
 
 
 def config(strategy: str, *, seed: int = 0, budget: int = 24, **extra):
@@ -63,19 +68,17 @@ class CrashAfter(StaticEvaluator):
         return None
 
 
-@pytest.mark.parametrize("strategy", NEW_STRATEGIES)
-def test_a_run_cut_mid_batch_resumes_to_where_the_uninterrupted_run_ends(strategy, tmp_path, monkeypatch):
+@pytest.mark.parametrize("strategy, extra", [(s, {}) for s in NEW_STRATEGIES] + [("nao", {"nao": NAO_ITS})])
+def test_a_run_cut_mid_batch_resumes_to_where_the_uninterrupted_run_ends(strategy, extra, tmp_path, monkeypatch):
     nao.register_evaluator("crash-after", CrashAfter, config=nao.EvaluatorConfig, overwrite=True)
-    straight = run_search(config(strategy, **{"evaluator.type": "crash-after"}), tmp_path / "straight",
-                          progress=False)
+    settings = {"evaluator.type": "crash-after"} | extra
+    straight = run_search(config(strategy, **settings), tmp_path / "straight", progress=False)
     for crash_at in (9, 8):  # mid-batch twice: the second resume starts from a resumed run's state
         monkeypatch.setattr(CrashAfter, "crash_at", crash_at)
         with pytest.raises(KeyboardInterrupt):
-            run_search(config(strategy, **{"evaluator.type": "crash-after"}), tmp_path / "cut", resume=True,
-                       progress=False)
+            run_search(config(strategy, **settings), tmp_path / "cut", resume=True, progress=False)
     monkeypatch.setattr(CrashAfter, "crash_at", None)
-    resumed = run_search(config(strategy, **{"evaluator.type": "crash-after"}), tmp_path / "cut", resume=True,
-                         progress=False)
+    resumed = run_search(config(strategy, **settings), tmp_path / "cut", resume=True, progress=False)
     assert history(tmp_path / "cut") == history(tmp_path / "straight")
     assert resumed["best_metric"] == straight["best_metric"]
 
@@ -207,3 +210,39 @@ def test_nao_with_mutants_takes_the_best_predicted_of_its_proposals_and_the_top_
         for stage in (records[:4], records[4:]):  # one ranked batch per iteration, best predicted first
             predicted = [r.predicted for r in stage]
             assert predicted == sorted(predicted, reverse=True)
+
+
+class HeadsStub:
+    """A fitted controller's interface as ``NAOStrategy`` sees it: given heads' means and spreads."""
+
+    def __init__(self, mean, std) -> None:
+        self.mean, self.std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+        self.scaler = TargetScaler(mean=0.0, std=1.0, sign=1.0)  # targets are the scores
+
+    def predict_targets(self, archs):
+        return self.mean[:len(archs)], self.std[:len(archs)]
+
+
+@pytest.mark.parametrize("acquisition", ["greedy", "its"])
+def test_nao_acquisition_greedy_takes_the_best_mean_its_draws_from_the_heads_spread(acquisition, tmp_path):
+    section = from_dict(NAOConfig, json.loads(NAO_ITS) | {"acquisition": acquisition})
+    space = get_space("nb201")
+    candidates = [nao.Candidate(space.sample(np.random.default_rng(i)), "nao-mutation") for i in range(40)]
+    context = nao.SearchContext(space=space, seed=0, minimize=False, run_path=tmp_path)
+    picks = NAOStrategy(context, section)._best_predicted
+    mean = np.linspace(0.0, 1.0, 40)  # the last candidate predicted best
+    greedy_order = list(range(39, 29, -1))
+    certain = picks(HeadsStub(mean, np.zeros(40)), candidates, 10)
+    assert [c.arch for c in certain] == [candidates[i].arch for i in greedy_order]  # no spread: the best means
+    assert [c.predicted for c in certain] == list(mean[greedy_order])
+    uncertain = picks(HeadsStub(mean, np.full(40, 5.0)), candidates, 10)
+    taken = {space.format(c.arch) for c in uncertain}
+    best_means = {space.format(candidates[i].arch) for i in greedy_order}
+    assert (taken == best_means) == (acquisition == "greedy")  # its: a wide spread takes other candidates too
+
+
+def test_nao_its_without_heads_or_mutants_is_refused_naming_the_key():
+    no_heads, no_mutants = {"mutants": 30}, {"controller": {"predictor_heads": 3}}
+    for section in (no_heads, no_mutants):
+        with pytest.raises(ConfigError, match=r"nao\.acquisition: 'its' needs"):
+            config("nao", nao=json.dumps(section | {"acquisition": "its"}))

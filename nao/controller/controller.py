@@ -36,6 +36,8 @@ class ControllerConfig:
     mlp_layers: int = 3
     mlp_dim: int = 200
     dropout: float = 0.0  # encoder and MLP; 0.1 costs ~0.03 Kendall tau on NB201 (docs/benchmarks.md)
+    predictor_heads: int = 1  # > 1: an ensemble of MLP heads on the embedding, its spread the uncertainty that
+    #                           Thompson sampling needs (NAOConfig.acquisition); the prediction is the heads' mean
     trade_off: float = 0.8  # lambda in  lambda * MSE + (1 - lambda) * NLL
     target_transform: str = "rank"  # "rank" (normal quantiles of the ranks) or "zscore"; see TargetScaler
     lr: float = 2e-3  # NAO uses 1e-3; 2e-3 ranks better on NB201 at the same cost (docs/benchmarks.md)
@@ -56,7 +58,7 @@ class ControllerConfig:
     def __post_init__(self) -> None:
         at_least(self, embedding_dim=1, hidden_dim=1, mlp_layers=0, mlp_dim=1, dropout=0.0, trade_off=0.0, lr=0.0,
                  weight_decay=0.0, batch_size=1, epochs=1, grad_clip=0.0, max_equivalents=1, max_step=0.0,
-                 n_steps=1, candidate_factor=1.0, hops=1)
+                 n_steps=1, candidate_factor=1.0, hops=1, predictor_heads=1)
         for key in ("dropout", "trade_off"):
             if getattr(self, key) > 1:
                 raise ConfigValueError(key, f"must be at most 1, got {getattr(self, key)!r}")
@@ -92,6 +94,7 @@ class Controller:
                 group_size=self.space.group_size, embedding_dim=self.config.embedding_dim,
                 hidden_dim=self.config.hidden_dim, mlp_layers=self.config.mlp_layers,
                 mlp_dim=self.config.mlp_dim, dropout=self.config.dropout,
+                predictor_heads=self.config.predictor_heads,
             ).to(self.device)
 
     # ----------------------------------------------------------------------------- helpers
@@ -147,7 +150,7 @@ class Controller:
                     index = order[start:start + cfg.batch_size]
                     tokens = flat[choice[index]]  # (B, T)
                     predicted, logits = self.model(tokens)
-                    mse = F.mse_loss(predicted, targets[index])
+                    mse = F.mse_loss(predicted, targets[index, None].expand_as(predicted))  # every head
                     nll = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
                     loss = cfg.trade_off * mse + (1 - cfg.trade_off) * nll
                     optimizer.zero_grad(set_to_none=True)
@@ -169,18 +172,23 @@ class Controller:
             raise RuntimeError("the controller is not fitted yet: call fit() first")
         return self.scaler
 
-    @torch.no_grad()
     def predict(self, archs: Iterable[Arch | str], *, batch_size: int = 4096) -> np.ndarray:
-        """Predicted scores, on the scale of the training scores.
+        """Predicted scores (the heads' mean), on the scale of the training scores.
 
         With ``predict_equivalents`` (and ``augment``), each arch's prediction is the mean over its
         equivalent token sequences (at most ``max_equivalents``), the ones training sees.
         """
-        scaler = self._require_fitted()
+        return self._require_fitted().inverse(self.predict_targets(archs, batch_size=batch_size)[0])
+
+    @torch.no_grad()
+    def predict_targets(self, archs: Iterable[Arch | str], *, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Each arch's mean and standard deviation over the predictor heads, on the training targets' scale
+        (higher is better; the standard deviation is 0 with one head). Thompson sampling draws from these."""
+        self._require_fitted()
         archs = self._archs(archs)
         self.model.eval()
         if not archs:
-            return scaler.inverse(np.zeros(0))
+            return np.zeros(0), np.zeros(0)
         sizes = None
         if self.config.predict_equivalents and self.config.augment:
             pools = self._augmentation_pool(archs, np.random.default_rng(self.seed))
@@ -188,11 +196,11 @@ class Controller:
             tokens = torch.tensor(np.concatenate(pools), device=self.device)
         else:
             tokens = self._tokens(archs)
-        flat = np.concatenate([self.model.predict(tokens[i:i + batch_size]).cpu().numpy()
-                               for i in range(0, len(tokens), batch_size)])
+        heads = np.concatenate([self.model.predict_heads(tokens[i:i + batch_size]).cpu().numpy()
+                                for i in range(0, len(tokens), batch_size)]).astype(np.float64)  # (rows, heads)
         if sizes is not None:  # mean over each arch's equivalent sequences
-            flat = np.add.reduceat(flat, np.concatenate([[0], np.cumsum(sizes)[:-1]])) / sizes
-        return scaler.inverse(flat)
+            heads = np.add.reduceat(heads, np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=0) / sizes[:, None]
+        return heads.mean(axis=1), heads.std(axis=1)
 
     @torch.no_grad()
     def reconstruct(self, archs: Iterable[Arch | str]) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nao.config import at_least
+from nao.config import ConfigValueError, at_least, one_of
 from nao.controller import Controller, ControllerConfig
 from nao.errors import UserError
 from nao.registry import register_strategy
@@ -225,6 +225,9 @@ class EvolutionStrategy(Strategy):
         return self.random_new(1, seen, "random")[0]  # every mutation of the parent is known
 
 
+ACQUISITIONS = ("greedy", "its")
+
+
 @dataclass
 class NAOConfig:
     """Algorithm 1 of the NAO paper over a shared budget."""
@@ -238,10 +241,17 @@ class NAOConfig:
     #                         NB201, docs/benchmarks.md)
     mutants: int = 0  # > 0: this many mutations of the top-k archs compete with the decoded proposals for the
     #                   batch, all ranked by the predictor (0: gradient steps only, as in the paper)
+    acquisition: str = "greedy"  # how the batch is chosen among proposals and mutants: "greedy" the best predicted;
+    #                              "its" independent Thompson sampling, one draw per candidate from a normal with
+    #                              the predictor heads' mean and spread (needs mutants and controller.predictor_heads)
     controller: ControllerConfig = field(default_factory=ControllerConfig)  # device "auto": the search's device
 
     def __post_init__(self) -> None:
         at_least(self, seed_archs=2, new_per_iteration=1, top_k=1, epochs=1, warm_epochs=1, mutants=0)
+        one_of(self, "acquisition", ACQUISITIONS)
+        if self.acquisition == "its" and (self.mutants == 0 or self.controller.predictor_heads < 2):
+            raise ConfigValueError("acquisition", "'its' needs mutants > 0 (it chooses among proposals and mutants) "
+                                   "and controller.predictor_heads >= 2 (their spread is its uncertainty)")
 
 
 class NAOStrategy(Strategy):
@@ -306,10 +316,13 @@ class NAOStrategy(Strategy):
         return batch
 
     def _best_predicted(self, ctrl: Controller, candidates: list[Candidate], n: int) -> list[Candidate]:
-        """The ``n`` candidates the controller predicts best, each with its prediction."""
-        predicted = ctrl.predict([c.arch for c in candidates]) if candidates else np.zeros(0)
-        order = np.argsort(-self.better(predicted), kind="stable")[:n]
-        return [Candidate(candidates[i].arch, candidates[i].source, float(predicted[i])) for i in order]
+        """The ``n`` candidates the acquisition picks (greedy: the best predicted), each with its prediction."""
+        mean, std = ctrl.predict_targets([c.arch for c in candidates])
+        value = self.rng.normal(mean, std) if self.config.acquisition == "its" else mean
+        order = np.argsort(-value, kind="stable")[:n]
+        predicted = ctrl.scaler.inverse(mean[order])
+        return [Candidate(candidates[i].arch, candidates[i].source, float(p))
+                for i, p in zip(order, predicted, strict=True)]
 
 
 register_strategy("nao", NAOStrategy, config=NAOConfig)
