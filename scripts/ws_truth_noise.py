@@ -16,6 +16,8 @@ with another ``--train-seed`` on the same validation split. Prints one JSON obje
   FIRST's values shrunk towards their mean so that their spread, noise included, stays FIRST's. An estimate that
   assumes the noise is Gaussian and the same for every cell; the ``repeat`` numbers assume nothing but count fewer
   cells. ``reachable_interval``: each metric at the noisier and at the quieter end of ``noise_std_interval``.
+- ``reachable_mean_of_both``: the same for a truth that is each shared cell's mean over the two files
+  (``bench_ws_ranking.py --repeats``), whose noise is ``noise_std`` over the square root of 2.
 
 Bad input (a missing file, fewer than 3 shared cells, a line without the metric) is one line, exit status 2.
 """
@@ -77,7 +79,8 @@ def truth_noise(first: Path, second: Path, metric: str, simulations: int, seed: 
             "noise_std_interval": [round(float(std), 3) for std in interval],
             "cells": len(values), "spread_std": round(float(np.std(values, ddof=1)), 3),
             "reachable": reachable(values, noise_std, simulations, rng),
-            "reachable_interval": {key: [noisier.get(key), quieter.get(key)] for key in METRICS}}
+            "reachable_interval": {key: [noisier.get(key), quieter.get(key)] for key in METRICS},
+            "reachable_mean_of_both": reachable((once + again) / 2, noise_std / math.sqrt(2), simulations, rng)}
 
 
 def metric_cells(path: Path, metric: str) -> dict[str, dict]:

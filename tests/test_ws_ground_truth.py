@@ -231,6 +231,18 @@ def test_truth_noise_compares_the_seeds_on_shared_cells_and_estimates_the_reacha
     assert result["reachable"]["kendall_tau"] == 1.0 and result["reachable_interval"]["kendall_tau"] == [1.0, 1.0]
 
 
+def test_a_truth_averaged_over_both_seeds_is_reachable_further_than_one_seed(tmp_path, capsys):
+    ws_truth_noise = importlib.import_module("ws_truth_noise")
+    first = [80.0 + 0.5 * i for i in range(20)]
+    rng = np.random.default_rng(0)
+    again = {i: v + float(rng.normal(0.0, 0.4)) for i, v in enumerate(first)}  # every cell trained again
+    ws_truth_noise.main([*map(str, noise_files(tmp_path, first, again)), "--simulations", "300"])
+    result = json.loads(capsys.readouterr().out)
+    one_seed, both = result["reachable"], result["reachable_mean_of_both"]
+    assert both["kendall_tau"] > one_seed["kendall_tau"]  # half the noise variance: fewer swapped neighbours
+    assert both["spearman"] > one_seed["spearman"]
+
+
 def test_truth_noise_needs_three_shared_cells(tmp_path, capsys):
     ws_truth_noise = importlib.import_module("ws_truth_noise")
     first, second = noise_files(tmp_path, [80.0, 81.0, 82.0], {0: 80.5, 1: 81.2})
