@@ -139,7 +139,11 @@ def test_a_killed_plugin_search_resumes_to_where_the_uninterrupted_run_ends(tmp_
     driver.wait()
     assert len(RunDir(tmp_path / "cut").read_history()) < 24
     assert main(["search", str(config), "--out", str(tmp_path / "cut"), "--resume"]) == 0
-    assert history(tmp_path / "cut") == history(tmp_path / "whole")
+    cut, whole = history(tmp_path / "cut"), history(tmp_path / "whole")
+    # the same archs, scores and decisions; the predictions made in the killed subprocess may differ in the last
+    # digits from the pytest process's (another process's float kernels), not in what they decided
+    assert [r | {"predicted": None} for r in cut] == [r | {"predicted": None} for r in whole]
+    assert [r["predicted"] for r in cut] == pytest.approx([r["predicted"] for r in whole], rel=1e-5)
 
 
 def test_a_plugin_strategy_gets_its_typed_section_and_resumes(tmp_path, capsys):
