@@ -1,7 +1,8 @@
 """Ground truth for a weight-sharing search's ranking (issue #17): cells of its space trained standalone.
 
-    python scripts/ws_ground_truth.py [--config configs/fashion_mnist_ws.yaml] [--random 60] [--top 60]
-        [--runs RUN_DIR ...] [--search-seeds 0 1 2] [--epochs 10] [--out FILE.jsonl] [--executor ray --workers 2]
+    python scripts/ws_ground_truth.py [--config configs/fashion_mnist_ws.yaml] [--set KEY=VALUE ...] [--random 60]
+        [--top 60] [--runs RUN_DIR ...] [--search-seeds 0 1 2] [--epochs 10] [--out FILE.jsonl]
+        [--executor ray --workers 2]
 
 The cells:
 - ``--random`` uniformly random cells of the config's space (``space.sample``, drawn with ``--seed``, by default
@@ -12,8 +13,9 @@ The cells:
   ``--search-seeds S ...`` first runs the config's search with ``seed=S`` into SEARCH_DIR/search-seedS (resumed
   where a kill left it, skipped when finished) and adds those runs to ``--runs``.
 
-Each cell is trained from scratch by the ``standalone`` evaluator with the config's own ``evaluator.task``
-(same network, the same ``data.train_images`` training images), for ``--epochs`` epochs instead of
+Each cell is trained from scratch by the ``standalone`` evaluator with the config's own ``evaluator.task`` (same
+network, the same ``data.train_images`` training images; ``--set`` changes the config for the trainings and for
+``--search-seeds``' searches alike), for ``--epochs`` epochs instead of
 ``task.train.epochs``, and with the config's seed, as the search's evaluators use it: that seed also picks the
 validation split, so every cell is scored on the same images. It is recorded as each line's ``train_seed``.
 ``--train-seed S`` trains with seed S instead (initial weights, batch order, augmentation) on the same split
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "fashion_mnist_ws.yaml",
                         help="the weight-sharing search config (default: the README main job's)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="config overrides, for the cells' training and for --search-seeds' searches")
     parser.add_argument("--random", type=int, default=60, help="uniformly random cells")
     parser.add_argument("--top", type=int, default=60, help="cells from the top of the runs' supernet rankings")
     parser.add_argument("--runs", type=Path, nargs="+", default=[], metavar="RUN_DIR",
@@ -112,7 +116,7 @@ def generate(args: argparse.Namespace, command: str) -> None:
     """Choose the cells, then train the ones OUT does not hold yet, appending each as it finishes."""
     if args.out.suffix != ".jsonl":
         raise UserError(f"--out {args.out}: must end in .jsonl")
-    config = load_config(args.config, [])
+    config = load_config(args.config, args.set)
     if not isinstance(config.evaluator, TaskEvaluatorConfig):
         raise UserError(f"{args.config}: evaluator.type {config.evaluator.type} trains no networks "
                         "(expected a supernet search config)")
@@ -133,7 +137,7 @@ def generate(args: argparse.Namespace, command: str) -> None:
     randoms = random_cells(space, args.random, seed=args.seed)
     rankings = [(run.name, ranked_archs(run, config.space)) for run in args.runs]
     rankings += [(run.name, ranked_archs(run, config.space))
-                 for run in searched_runs(args.config, args.search_seeds, args.search_dir)]
+                 for run in searched_runs(args.config, args.search_seeds, args.search_dir, args.set)]
     tops = top_cells(space, rankings, args.top, taken={space.canonical(c.arch) for c in randoms})
     # alternated, so that a file cut short by a kill holds both groups
     cells = [c for pair in zip_longest(randoms, tops) for c in pair if c is not None]

@@ -162,6 +162,25 @@ def test_other_training_settings_are_refused_in_one_line(ground_truth, config_fi
         "2 now): choose another --out"]
 
 
+def test_set_changes_the_config_the_cells_are_trained_with(ground_truth, config_file, runs, tmp_path, capsys,
+                                                          monkeypatch):
+    """A config whose supernet differs from the truth's networks (here: wider) extends the truth with --set."""
+    wider = tmp_path / "wider.yaml"
+    settings = yaml.safe_load(config_file.read_text())
+    settings["evaluator"]["task"]["network"]["channels"] = 6
+    wider.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "copy.jsonl"
+    shutil.copy(ground_truth, out)
+    shutil.copy(ground_truth.with_suffix(".json"), out.with_suffix(".json"))
+    extend = ["--random", "3", "--top", "0", "--epochs", "1", "--out", str(out)]
+    with pytest.raises(SystemExit):
+        ws_ground_truth.main(["--config", str(wider), *extend])
+    assert "evaluator.task.network.channels: 4 in the run, 6 now" in capsys.readouterr().err
+    trained = count_trainings(monkeypatch)
+    ws_ground_truth.main(["--config", str(wider), "--set", "evaluator.task.network.channels=4", *extend])
+    assert len(trained) == 1 and lines(out)[:5] == lines(ground_truth)
+
+
 def test_a_file_made_before_a_config_key_existed_is_extended_not_refused(ground_truth, config_file, runs,
                                                                           tmp_path, monkeypatch):
     out = tmp_path / "copy.jsonl"
