@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import SMALL, write_results_csv
 
@@ -121,14 +122,23 @@ def test_ray_workers_load_the_plugins_and_decide_as_a_serial_run(strategy, tmp_p
     assert len(list((tmp_path / "ray" / "evaluations").iterdir())) == 20  # the workers' working directories
 
 
-def test_a_killed_plugin_search_resumes_to_where_the_uninterrupted_run_ends(tmp_path, capsys):
+@pytest.fixture
+def one_thread():
+    """Torch on one thread here and in the subprocesses: with two, a process's BLAS may pick its thread count by the
+    machine's load, and a search whose controller fits differ in the last float digits decides differently."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    torch.set_num_threads(threads)
+
+
+def test_a_killed_plugin_search_resumes_to_where_the_uninterrupted_run_ends(tmp_path, capsys, one_thread):
     settings = chain_settings("nao", budget=24)
     config = write_config(tmp_path / "chain.yaml", settings)
     assert main(["search", str(config), "--out", str(tmp_path / "whole")]) == 0
     capsys.readouterr()
-    env = os.environ | {"OMP_NUM_THREADS": str(__import__("torch").get_num_threads())}
     driver = subprocess.Popen([sys.executable, "-m", "nao", "search", str(config), "--out", str(tmp_path / "cut")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=one_thread)
     history_file = tmp_path / "cut" / "history.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and driver.poll() is None:  # killed once the controller has been fitted
@@ -139,11 +149,7 @@ def test_a_killed_plugin_search_resumes_to_where_the_uninterrupted_run_ends(tmp_
     driver.wait()
     assert len(RunDir(tmp_path / "cut").read_history()) < 24
     assert main(["search", str(config), "--out", str(tmp_path / "cut"), "--resume"]) == 0
-    cut, whole = history(tmp_path / "cut"), history(tmp_path / "whole")
-    # the same archs, scores and decisions; the predictions made in the killed subprocess may differ in the last
-    # digits from the pytest process's (another process's float kernels), not in what they decided
-    assert [r | {"predicted": None} for r in cut] == [r | {"predicted": None} for r in whole]
-    assert [r["predicted"] for r in cut] == pytest.approx([r["predicted"] for r in whole], rel=1e-5)
+    assert history(tmp_path / "cut") == history(tmp_path / "whole")
 
 
 def test_a_plugin_strategy_gets_its_typed_section_and_resumes(tmp_path, capsys):
