@@ -8,7 +8,7 @@ for, the pool is what the search had evaluated before that iteration; ``--mutant
 
 - ``nao-search``: the controller the search itself used at that iteration (its checkpoint: warm-started fits);
 - ``nao``: a controller fitted from scratch on the pool (the run's controller settings, ``--epochs``, and
-  ``KEY=VALUE`` overrides);
+  ``--set KEY=VALUE`` overrides);
 - ``bananas``: BANANAS' ensemble (the ``bananas`` strategy's predictor).
 
 Per predictor: Kendall tau among the candidates, the true accuracy of its 10 best-predicted candidates (their best
@@ -18,7 +18,8 @@ best-predicted candidates of the rounds before (a predictor-guided local search 
 neighbourhood of the pool's best archs).
 Prints one JSON object.
 
-    python scripts/bench_search.py --benchmarks darts --strategies nao --seeds 10 --budgets 300 --out runs/acq
+    python scripts/bench_search.py --benchmarks darts --strategies nao --seeds 10 --budgets 300 --no-report \
+        --out runs/acq
     python scripts/bench_acquisition.py runs/acq/darts/nao-seed* --iterations 5 15 29
 """
 
@@ -40,23 +41,11 @@ from nao.predictors.ensemble import EnsembleConfig, EnsemblePredictor
 from nao.predictors.metrics import kendall_tau
 from nao.search.evaluators import make_evaluator, parse_evaluator_config
 from nao.search.rundir import CONFIG, RunDir
+from nao.search.strategies import distinct_mutations
 from nao.spaces.base import Arch
 
 BATCH = 10  # archs a search evaluates per iteration (configs/nb301.yaml: nao.new_per_iteration, bananas.batch)
 PARENTS = 10  # mutations of the best PARENTS archs (nao.top_k, bananas.parents)
-
-
-def mutations(space, parents: list[Arch], n: int, seen: set, rng: np.random.Generator) -> list[Arch]:
-    """``n`` distinct new mutations of ``parents`` (in turn), as the strategies make them."""
-    found: dict = {}
-    for attempt in range(100 * n):
-        if len(found) == n:
-            break
-        child = space.mutate(parents[attempt % len(parents)], rng)
-        key = space.canonical(child)
-        if key not in seen:
-            found.setdefault(key, child)
-    return list(found.values())
 
 
 def run_config(run: Path) -> dict:
@@ -92,7 +81,7 @@ def candidates(space, parents: list[Arch], predict: Predict, n: int, hops: int, 
     best-predicted candidates so far (a predictor-guided local search; ``hops`` 1: the strategies' mutants)."""
     found: list[Arch] = []
     for hop in range(hops):
-        found += mutations(space, parents, n // hops, seen | {space.canonical(a) for a in found}, rng)
+        found += distinct_mutations(space, parents, n // hops, seen | {space.canonical(a) for a in found}, rng)
         if hop + 1 < hops:
             parents = [found[i] for i in np.argsort(-predict(found), kind="stable")[:PARENTS]]
     return found
@@ -118,14 +107,16 @@ def main() -> None:
     rows: dict[str, list[dict]] = {name: [] for name in [*args.predictors, "random", "best"]}
     for run_index, run in enumerate(args.runs):
         history = sorted(RunDir(run).read_history(), key=lambda r: (r.stage, r.index))
-        seeds, per_iteration = run_config(run)["nao"]["seed_archs"], run_config(run)["nao"]["new_per_iteration"]
+        settings = run_config(run)["nao"]
+        seeds, per_iteration = settings["seed_archs"], settings["new_per_iteration"]
         for iteration in args.iterations:
             records = history[:seeds + per_iteration * (iteration - 1)]
             pool = [space.parse(r.arch) for r in records]
             scores = np.array([r.metrics["valid_acc"] for r in records])
             parents = [pool[i] for i in np.argsort(-scores, kind="stable")[:PARENTS]]
             seen = {space.canonical(a) for a in pool}
-            mutants = mutations(space, parents, args.mutants, seen, np.random.default_rng([run_index, iteration]))
+            rng = np.random.default_rng([run_index, iteration])
+            mutants = distinct_mutations(space, parents, args.mutants, seen, rng)
             truth = np.array([m["valid_acc"] for m in surrogate.metrics(mutants)])
             for name in args.predictors:
                 started = time.perf_counter()

@@ -10,7 +10,7 @@ dataclass of its config section (``nao.register_strategy``), exactly as a user's
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,21 @@ class SearchContext:
     run_path: Path  # the run directory: a strategy may keep checkpoints there (name them in its state)
     device: str = "auto"
     candidates: Sequence[Arch] | None = None  # the only archs that can be evaluated (a table's); None: any arch
+
+
+def distinct_mutations(space: SearchSpace, parents: Sequence[Arch], n: int, seen: set, rng: np.random.Generator,
+                       keep: Callable[[Arch], bool] = lambda arch: True) -> list[Arch]:
+    """Up to ``n`` mutations of ``parents`` (mutated in turn), distinct by canonical form, none equivalent to
+    ``seen``, each one ``keep`` accepts; fewer where the parents' mutations run out (100 tries per wanted arch)."""
+    found: dict = {}
+    for attempt in range(100 * n):
+        if len(found) == n:
+            break
+        child = space.mutate(parents[attempt % len(parents)], rng)
+        key = space.canonical(child)
+        if key not in seen and key not in found and keep(child):
+            found[key] = child
+    return list(found.values())
 
 
 class Strategy(ABC):
@@ -144,15 +159,7 @@ class Strategy(ABC):
     def new_mutations(self, parents: Sequence[Arch], n: int, seen: set) -> list[Arch]:
         """Up to ``n`` distinct evaluable mutations of ``parents`` (mutated in turn), none equivalent to ``seen``;
         fewer where the parents' mutations run out."""
-        found: dict = {}
-        for attempt in range(100 * n):
-            if len(found) == n:
-                break
-            child = self.space.mutate(parents[attempt % len(parents)], self.rng)
-            key = self.space.canonical(child)
-            if key not in seen and key not in found and self.evaluable(child):
-                found[key] = child
-        return list(found.values())
+        return distinct_mutations(self.space, parents, n, seen, self.rng, keep=self.evaluable)
 
     def seen(self, history: Sequence[Evaluated], failed: Sequence[Arch] = ()) -> set:
         """Canonical forms of every arch evaluated or failed."""
