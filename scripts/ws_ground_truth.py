@@ -21,10 +21,11 @@ validation split, so every cell is scored on the same images. It is recorded as 
 ``--train-seed S`` trains with seed S instead (initial weights, batch order, augmentation) on the same split
 (``data.split_seed`` fixed to the config's seed): a second file of the same cells so trained measures the
 truth's own noise, the ranking agreement no supernet can beat (``scripts/ws_truth_noise.py``).
-Cells are scored on the whole validation split (``data.valid_size`` images; ``--valid-images N``: its first N),
-of which the supernet scores on the first ``task.valid_images``: a truth measured on 1,000 images would carry
-its own noise (a binomial standard deviation of 1.1 points at 85 %, 0.46 at 6,000), as large as the differences
-between cells that the supernet is asked to rank.
+Cells are scored on the whole validation split (the task evaluator's ``whole_validation``: image tasks, all
+``data.valid_size`` images, or with ``--valid-images N`` its first N; text tasks, the whole validation text), of
+which the supernet scores on a part (``task.valid_images``, ``task.valid_windows``): a truth measured on 1,000
+images would carry its own noise (a binomial standard deviation of 1.1 points at 85 %, 0.46 at 6,000), as large
+as the differences between cells that the supernet is asked to rank.
 
 OUT (JSON Lines: a results file for ``nao predictor fit --metric valid_acc`` and for
 ``scripts/bench_ws_ranking.py --ground-truth``) gets one line per cell as soon as it is trained: ``arch`` (text
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="where --search-seeds' runs go (SEARCH_DIR/search-seedS)")
     parser.add_argument("--epochs", type=int, default=10, help="standalone training epochs per cell")
     parser.add_argument("--valid-images", type=int, metavar="N",
-                        help="score each cell on the first N validation images (default: all, data.valid_size)")
+                        help="image tasks: score each cell on the first N validation images "
+                             "(default: all, data.valid_size)")
     parser.add_argument("--train-seed", type=int, metavar="S",
                         help="train with seed S on the config's validation split (default: the config's seed)")
     parser.add_argument("--seed", type=int, default=1000,
@@ -123,9 +125,11 @@ def generate(args: argparse.Namespace, command: str) -> None:
     space = get_space(config.space)
     training = standalone_config(config, args.epochs)
     checked = make_evaluator(space, training, seed=config.seed, device=config.device)  # checks the task
-    task = training.task | {"valid_images": args.valid_images or checked.task.data.valid_size}
+    task = training.task | (checked.whole_validation() if args.valid_images is None
+                            else {"valid_images": args.valid_images})
     train_seed = config.seed if args.train_seed is None else args.train_seed
-    if train_seed != config.seed:  # the same validation images as the config's seed draws
+    if train_seed != config.seed and hasattr(checked.task.data, "split_seed"):
+        # the same validation images as the config's seed draws (a text task's validation text is fixed)
         task["data"] = task.get("data", {}) | {"split_seed": config.seed}
     training = replace(training, task=task)
     trainer = replace(config, seed=train_seed, executor=args.executor, workers=args.workers, evaluator=training)

@@ -425,3 +425,40 @@ def test_op_effects_correlate_each_ops_count_with_the_truth_and_the_supernets(ru
     assert [r["run"] for r in result["runs"]] == list(map(str, runs))
     for op, mean in result["supernet"].items():
         assert mean == pytest.approx(np.mean([r[op] for r in result["runs"]]), abs=1e-3)
+
+
+def test_a_text_tasks_truth_scores_cells_on_the_whole_validation_text_and_the_benchmark_ranks_by_perplexity(
+        tmp_path, capsys):
+    from test_rnn import write_corpus
+
+    from nao.tasks.rnn.evaluators import StandaloneEvaluator as TextStandalone
+
+    write_corpus(tmp_path / "corpus")
+    task = {"data": {"name": "ptb", "dir": str(tmp_path / "corpus"), "download": False},
+            "model": {"size": 8, "dropout": 0.1, "dropouth": 0.1, "dropoutx": 0.1, "dropouti": 0.1},
+            "train": {"epochs": 1, "batch_size": 8, "eval_batch_size": 4, "bptt": 10, "lr": 5.0},
+            "valid_windows": 2}
+    config_file = tmp_path / "ptb_ws.yaml"
+    config_file.write_text(yaml.safe_dump({"space": "nao-rnn", "strategy": "random", "budget": 5, "seed": 0,
+                                          "evaluator": {"type": "supernet", "task": task}}))
+    run_search(load_config(config_file, []), tmp_path / "run", progress=False)
+    out = tmp_path / "gt.jsonl"
+    ws_ground_truth.main(["--config", str(config_file), "--random", "2", "--top", "2", "--epochs", "1",
+                          "--runs", str(tmp_path / "run"), "--out", str(out), "--train-seed", "3"])
+
+    header = json.loads(out.with_suffix(".json").read_text())
+    assert header["training"]["evaluator"]["task"]["valid_windows"] is None  # the search scores on 2 windows
+    cells = lines(out)
+    assert [c["group"] for c in cells] == ["random", "top:run", "random", "top:run"]
+    space = nao.get_space("nao-rnn")
+    whole = load_config(config_file, ["evaluator.type=standalone", "evaluator.task.valid_windows=null"])
+    evaluator = TextStandalone(space, whole.evaluator, seed=3, device="cpu", run_path=None)
+    assert cells[0]["valid_ppl"] == pytest.approx(evaluator.evaluate(space.parse(cells[0]["arch"]))["valid_ppl"])
+
+    scores = json.loads((tmp_path / "run" / "scores.json").read_text())["scores"]
+    own = tmp_path / "own.jsonl"  # the supernet's own perplexities as the truth: a perfect ranking
+    own.write_text("".join(json.dumps({"arch": a, "valid_ppl": s, "group": "random"}) + "\n"
+                           for a, s in scores.items()))
+    bench_ws_ranking.main([str(tmp_path / "run"), "--ground-truth", str(own)])
+    [run] = json.loads(capsys.readouterr().out.splitlines()[-1])["runs"]
+    assert run["kendall_tau"] == 1.0 and run["picked"] == run["best"] == round(min(scores.values()), 3)

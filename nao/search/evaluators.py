@@ -210,6 +210,11 @@ class TaskEvaluator:
     def check_task(self, task) -> None:
         """Raise ``ConfigError`` for values the dataclass types cannot rule out."""
 
+    def whole_validation(self) -> dict:
+        """``task`` overrides that score on the whole validation split rather than the subset a search scores its
+        archs on (a ground truth's cells, scripts/ws_ground_truth.py); ``{}`` where there is no subset."""
+        return {}
+
     def candidates(self) -> None:
         return None
 

@@ -75,6 +75,9 @@ class _ImageEvaluator(TaskEvaluator):
         if task.finetune_lr <= 0:
             raise ConfigError(f"evaluator.task.finetune_lr: must be positive, got {task.finetune_lr}")
 
+    def whole_validation(self) -> dict:
+        return {"valid_images": self.task.data.valid_size}
+
     @property
     def data(self) -> ImageData:
         """Loaded on first use, so a bad config fails before minutes of loading."""

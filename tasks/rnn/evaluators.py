@@ -33,7 +33,8 @@ class TextTaskConfig:
     train: LMTrainConfig = field(default_factory=lambda: LMTrainConfig(
         epochs=200, batch_size=256, eval_batch_size=64, bptt=35, variable_length=False, lr=0.25, grad_clip=10.0,
         weight_decay=5e-7, asgd=False))
-    valid_windows: int = 10  # every arch is scored on the first this many BPTT windows of the validation text
+    valid_windows: int | None = 10  # every arch is scored on the first this many BPTT windows of the validation
+    #                                 text (None: all of it)
     sampling: str = "pool"  # supernet: the cell of each BPTT window, uniform over the pool (NAO-WS) or "space"
     #                         (any cell of the space: every shared matrix trains equally, whatever the pool holds)
 
@@ -49,6 +50,12 @@ class _TextEvaluator(TaskEvaluator):
     def check_task(self, task: TextTaskConfig) -> None:
         if task.sampling not in SAMPLING:
             raise ConfigError(f"evaluator.task.sampling: must be one of {', '.join(SAMPLING)}, got {task.sampling!r}")
+        if task.valid_windows is not None and task.valid_windows < 1:
+            raise ConfigError(f"evaluator.task.valid_windows: must be at least 1 (or null: all), "
+                              f"got {task.valid_windows}")
+
+    def whole_validation(self) -> dict:
+        return {"valid_windows": None}
 
     def __init__(self, space: RecurrentSpace, config, *, seed: int, device: str, run_path: Path | None):
         super().__init__(space, config, seed=seed, device=device, run_path=run_path)
