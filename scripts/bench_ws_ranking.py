@@ -21,10 +21,11 @@ between the two scores (and writes the pairs to --out).
 With ``--ground-truth`` (a file of ``scripts/ws_ground_truth.py``: cells of the search's space trained standalone
 with its task settings), nothing is trained: each run's last supernet scores every cell of the file, and the JSON
 object holds, per run and as mean and standard deviation over the runs: Kendall's tau and Spearman's rho over all
-cells, tau among the file's top 20 % and top 50 % (by its measured metric), precision@10 (share of the true top 10
-among the supernet's top 10), and the true metric of the supernet's pick (its best-scored cell) beside the file's
-best and the mean of its ``random`` cells; ``parameter_count`` holds the same metrics for the cells ranked by the
-weights they use (CNN tasks), a baseline that needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs'
+cells, tau among the file's top 20 % and top 50 % (by its measured metric) and among its random cells alone (those
+no supernet chose), precision@10 (share of the true top 10 among the supernet's top 10), and the true metric of the
+supernet's pick (its best-scored cell) beside the file's best and the mean of its ``random`` cells;
+``parameter_count`` holds the same metrics for the cells ranked by the weights they use (CNN tasks), a baseline that
+needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs'
 saved configs for the scoring only (the supernets' weights are the searches'), e.g.
 ``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
 validation images. ``--repeats FILE ...``: the file's cells trained with other training seeds (``ws_ground_truth.py
@@ -180,7 +181,9 @@ def ground_truth_metrics(scores: np.ndarray, truth: np.ndarray, is_random: np.nd
     """How supernet ``scores`` rank cells whose measured metric is ``truth`` (``is_random``: the cells drawn
     uniformly, whose mean is what a search must beat). ``picked`` is the true metric of the best-scored cell
     (``picked_index``), ``best`` the best true metric; the taus ``top20``/``top50`` are among the truly best
-    20 % / 50 % of the cells (at least 2)."""
+    20 % / 50 % of the cells (at least 2); ``kendall_tau_random`` is tau among the random cells alone, the part of
+    the truth that no supernet chose (the top cells were chosen by supernets, which rank them high by
+    construction)."""
     sign = -1.0 if minimize else 1.0
     higher_scores, higher_truth = sign * scores, sign * truth  # higher is better in both from here
     truly_best = np.argsort(-higher_truth, kind="stable")
@@ -193,6 +196,8 @@ def ground_truth_metrics(scores: np.ndarray, truth: np.ndarray, is_random: np.nd
     return {"kendall_tau": rounded(kendall_tau(higher_truth, higher_scores)),
             "spearman": rounded(spearman(higher_truth, higher_scores)),
             "kendall_tau_top20": tau_among_top(0.2), "kendall_tau_top50": tau_among_top(0.5),
+            "kendall_tau_random": rounded(kendall_tau(higher_truth[is_random], higher_scores[is_random]))
+            if is_random.sum() >= 2 else None,
             "precision_at_10": rounded(precision_at_k(higher_truth, higher_scores, 10)),
             "picked": round(float(truth[picked]), 3), "picked_index": picked,
             "best": round(float(truth[truly_best[0]]), 3),

@@ -316,6 +316,7 @@ def test_ground_truth_metrics_on_a_ranking_made_by_hand():
     assert found == {"kendall_tau": round(kendalltau(truth, scores)[0], 3),
                      "spearman": round(spearmanr(truth, scores)[0], 3), "kendall_tau_top20": -1.0,
                      "kendall_tau_top50": round(kendalltau(truth[top50], scores[top50])[0], 3),
+                     "kendall_tau_random": round(kendalltau(truth[is_random], scores[is_random])[0], 3),
                      "precision_at_10": 0.7, "picked": 16.0, "picked_index": 16, "best": 19.0, "random_mean": 9.0}
     flipped = bench_ws_ranking.ground_truth_metrics(-scores, -truth, is_random, minimize=True)
     assert flipped == found | {"picked": -16.0, "best": -19.0, "random_mean": -9.0}
