@@ -25,8 +25,8 @@ cells, tau among the file's top 20 % and top 50 % (by its measured metric) and a
 no supernet chose), precision@10 (share of the true top 10 among the supernet's top 10), and the true metric of the
 supernet's pick (its best-scored cell) beside the file's best and the mean of its ``random`` cells;
 ``parameter_count`` holds the same metrics for the cells ranked by the weights they use (CNN tasks), a baseline that
-needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs'
-saved configs for the scoring only (the supernets' weights are the searches'), e.g.
+needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs' saved configs for the scoring only (the
+supernets' weights are the searches'), e.g.
 ``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
 validation images. ``--repeats FILE ...``: the file's cells trained with other training seeds (``ws_ground_truth.py
 --train-seed``); a cell's truth is then its mean over the files that hold it, which halves the truth's noise
