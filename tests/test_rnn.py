@@ -289,3 +289,13 @@ def test_an_unknown_supernet_sampling_is_refused_naming_the_key(tmp_path):
     config = search_config(tmp_path, "supernet", 4, **{"evaluator.task.sampling": "loss"})
     with pytest.raises(ConfigError, match=r"evaluator\.task\.sampling: must be one of pool, space, got 'loss'"):
         make_evaluator(nao.get_space("nao-rnn"), config.evaluator)
+
+
+def test_valid_windows_below_one_is_refused_naming_the_key(tmp_path):
+    from nao.config import ConfigError
+    from nao.search.evaluators import make_evaluator
+
+    config = search_config(tmp_path, "supernet", 4, **{"evaluator.task.valid_windows": 0})
+    with pytest.raises(ConfigError, match=r"evaluator\.task\.valid_windows: must be at least 1 \(or null: all\), "
+                                          r"got 0"):
+        make_evaluator(nao.get_space("nao-rnn"), config.evaluator)
