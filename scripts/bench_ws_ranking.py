@@ -25,8 +25,11 @@ cells, tau among the file's top 20 % and top 50 % (by its measured metric) and a
 no supernet chose), precision@10 (share of the true top 10 among the supernet's top 10), and the true metric of the
 supernet's pick (its best-scored cell) beside the file's best and the mean of its ``random`` cells;
 ``parameter_count`` holds the same metrics for the cells ranked by the weights they use (CNN tasks), a baseline that
-needs no supernet. ``--score-with KEY=VALUE ...`` changes the runs' saved configs for the scoring only (the
-supernets' weights are the searches'), e.g.
+needs no supernet. Two measures say why a supernet misranks the random cells: tau between its scores and their weights
+(``kendall_tau_random_with_parameter_count``: does it see what capacity buys?) and, in the summary, tau between the
+runs' scores (``kendall_tau_random_between_runs``, per pair of runs: supernets that agree with each other and not
+with the truth share a bias; supernets that disagree are noisy). ``--score-with KEY=VALUE ...`` changes the runs'
+saved configs for the scoring only (the supernets' weights are the searches'), e.g.
 ``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
 validation images. ``--repeats FILE ...``: the file's cells trained with other training seeds (``ws_ground_truth.py
 --train-seed``); a cell's truth is then its mean over the files that hold it, which halves the truth's noise
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import shutil
@@ -135,27 +139,35 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
     truth, repeated = averaged_truth(cells, [read_metric_cells(p, metric) for p in repeats], metric)
     is_random = np.array([c.get("group") == "random" for c in cells])
-    per_run, parameter_count = [], None
+    per_run, parameter_count, all_scores, weights = [], None, [], None
     for run, final in zip(runs, finals, strict=True):
         supernet = final.supernet
         if supernet.metric != metric:
             raise UserError(f"{run}: its supernet scores {supernet.metric!r}, {runs[0]}'s {metric!r}")
         archs = [final.space.parse(c["arch"]) for c in cells]
-        scores = np.array([supernet.evaluate(a)[metric] for a in archs])
-        found = ground_truth_metrics(scores, truth, is_random, minimize=supernet.minimize)
+        all_scores.append(np.array([supernet.evaluate(a)[metric] for a in archs]))
+        found = ground_truth_metrics(all_scores[-1], truth, is_random, minimize=supernet.minimize)
         per_run.append({"run": str(run), **picked_named(found, cells)})
-        print(json.dumps(per_run[-1]), file=sys.stderr)
-        if parameter_count is None and hasattr(supernet, "parameters_of"):
+        if weights is None and hasattr(supernet, "parameters_of"):
             sign = -1.0 if supernet.minimize else 1.0  # the biggest cell is the best-scored
             weights = np.array([sign * supernet.parameters_of(a) for a in archs], dtype=float)
             parameter_count = picked_named(ground_truth_metrics(weights, truth, is_random,
                                                                 minimize=supernet.minimize), cells)
+        if weights is not None and is_random.sum() >= 2:
+            per_run[-1]["kendall_tau_random_with_parameter_count"] = rounded(
+                kendall_tau(weights[is_random], all_scores[-1][is_random]))
+        print(json.dumps(per_run[-1]), file=sys.stderr)
     summary = {}
     for key in per_run[0]:
         values = [r[key] for r in per_run]
         if all(isinstance(v, float) for v in values):
             summary[key] = {"mean": round(float(np.mean(values)), 3),
                             "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
+    if len(runs) > 1 and is_random.sum() >= 2:
+        pairs = [rounded(kendall_tau(a[is_random], b[is_random])) for a, b in itertools.combinations(all_scores, 2)]
+        known = [tau for tau in pairs if tau is not None]
+        summary["kendall_tau_random_between_runs"] = {"mean": rounded(float(np.mean(known))) if known else None,
+                                                      "pairs": pairs}
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
             "repeats": list(map(str, repeats)), "repeated_cells": repeated,
             "score_with": list(score_with), "runs": per_run, "summary": summary,

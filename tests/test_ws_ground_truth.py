@@ -389,6 +389,29 @@ def test_the_parameter_count_baseline_ranks_cells_by_the_weights_they_use(runs, 
     assert baseline["kendall_tau"] == 1.0 and weights[baseline["picked_arch"]] == max(weights.values())
 
 
+def test_the_supernets_agreement_with_each_other_and_with_the_weights_is_measured_among_the_random_cells(
+        runs, tmp_path, capsys):
+    finals = [importlib.import_module("common").load_final_supernet(run) for run in runs]
+    archs = finals[0].pool
+    scores = [np.array([final.supernet.evaluate(arch)["valid_acc"] for arch in archs]) for final in finals]
+    weights = np.array([finals[0].supernet.parameters_of(arch) for arch in archs])
+    is_random = np.arange(len(archs)) > 0  # the first cell is a top cell: left out of both measures
+    path = tmp_path / "gt.jsonl"
+    path.write_text("".join(json.dumps({"arch": SPACE.format(arch), "valid_acc": float(i),
+                                        "group": "random" if chosen else "top:run0"}) + "\n"
+                            for i, (arch, chosen) in enumerate(zip(archs, is_random, strict=True))))
+    bench_ws_ranking.main([str(runs[0]), str(runs[1]), str(runs[0]), "--ground-truth", str(path)])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+
+    def tau(a, b):
+        return round(kendalltau(a[is_random], b[is_random])[0], 3)
+    assert [r["kendall_tau_random_with_parameter_count"] for r in result["runs"]] == [
+        tau(weights, scores[0]), tau(weights, scores[1]), tau(weights, scores[0])]
+    between = result["summary"]["kendall_tau_random_between_runs"]
+    assert between["pairs"] == [tau(scores[0], scores[1]), 1.0, tau(scores[1], scores[0])]
+    assert between["mean"] == pytest.approx(np.mean(between["pairs"]), abs=1e-3)
+
+
 def test_search_measures_a_changed_config_over_its_seeds(config_file, ground_truth, tmp_path, capsys):
     bench_ws_ranking.main(["--ground-truth", str(ground_truth), "--search", str(config_file), "--seeds", "0", "1",
                            "--set", "evaluator.task.valid_images=40", "--search-dir", str(tmp_path)])
