@@ -157,12 +157,7 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             per_run[-1]["kendall_tau_random_with_parameter_count"] = rounded(
                 kendall_tau(weights[is_random], all_scores[-1][is_random]))
         print(json.dumps(per_run[-1]), file=sys.stderr)
-    summary = {}
-    for key in per_run[0]:
-        values = [r[key] for r in per_run]
-        if all(isinstance(v, float) for v in values):
-            summary[key] = {"mean": round(float(np.mean(values)), 3),
-                            "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
+    summary = mean_and_std(per_run)
     if len(runs) > 1 and is_random.sum() >= 2:
         pairs = [rounded(kendall_tau(a[is_random], b[is_random])) for a, b in itertools.combinations(all_scores, 2)]
         known = [tau for tau in pairs if tau is not None]
@@ -172,6 +167,18 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             "repeats": list(map(str, repeats)), "repeated_cells": repeated,
             "score_with": list(score_with), "runs": per_run, "summary": summary,
             **({"parameter_count": parameter_count} if parameter_count else {})}
+
+
+def mean_and_std(per_run: list[dict]) -> dict:
+    """Mean and standard deviation over the runs of each metric that every run has (a tau among tied values has
+    none)."""
+    summary = {}
+    for key in per_run[0]:
+        values = [r[key] for r in per_run]
+        if all(isinstance(v, float) for v in values):
+            summary[key] = {"mean": round(float(np.mean(values)), 3),
+                            "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
+    return summary
 
 
 def averaged_truth(cells: list[dict], repeats: list[list[dict]], metric: str) -> tuple[np.ndarray, int]:

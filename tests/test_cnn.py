@@ -387,6 +387,22 @@ def test_finetuned_scoring_adapts_the_weights_to_each_arch_then_restores_them(tm
                    progress=False)
 
 
+def test_finetuned_scores_follow_one_run_of_steps_whose_last_score_is_the_finetuned_evaluation(stripes):
+    plain = make_evaluator(SPACE, search_config(stripes, "supernet", 2).evaluator, device="cpu")
+    plain.train(archs(4), seed=0, progress=False)
+    tuned = make_evaluator(SPACE, search_config(stripes, "supernet", 2, **{"evaluator.task.finetune_steps": 3})
+                           .evaluator, device="cpu")
+    tuned.supernet.load_state_dict(plain.supernet.state_dict())
+    shared = {key: value.clone() for key, value in plain.supernet.state_dict().items()}
+    arch = archs(1, seed=5)[0]
+    curve = plain.finetuned_scores(arch, [0, 1, 3])
+    assert sorted(curve) == [0, 1, 3]
+    assert curve[0] == plain.evaluate(arch) and curve[3] == tuned.evaluate(arch)
+    assert all(torch.equal(value, shared[key]) for key, value in plain.supernet.state_dict().items())
+    with pytest.raises(UserError, match=r"evaluator\.task\.finetune_steps: 99 steps of 32 images need 3168 "):
+        plain.finetuned_scores(arch, [99])  # the stripes' training split has far fewer images
+
+
 def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
     summary = run_search(search_config(stripes, "standalone", 3, strategy="random"), tmp_path / "run",
                          progress=False)

@@ -18,6 +18,7 @@ from scipy.stats import kendalltau, spearmanr
 
 import nao
 from nao.search import load_config, run_search
+from nao.search.evaluators import make_evaluator
 from nao.tasks.cnn.evaluators import StandaloneEvaluator
 from nao.tasks.cnn.train import DataConfig
 
@@ -410,6 +411,67 @@ def test_the_supernets_agreement_with_each_other_and_with_the_weights_is_measure
     between = result["summary"]["kendall_tau_random_between_runs"]
     assert between["pairs"] == [tau(scores[0], scores[1]), 1.0, tau(scores[1], scores[0])]
     assert between["mean"] == pytest.approx(np.mean(between["pairs"]), abs=1e-3)
+
+
+def test_the_finetune_curve_scores_each_cell_after_each_step_count_from_the_supernet_or_from_scratch(
+        runs, tmp_path, capsys, monkeypatch):
+    ws_finetune_curve = importlib.import_module("ws_finetune_curve")
+    scores = json.loads((runs[0] / "scores.json").read_text())["scores"]
+    path = tmp_path / "own.jsonl"  # the truth: the supernet's own scores, so its ranking at 0 steps is perfect
+    path.write_text("".join(json.dumps({"arch": arch, "valid_acc": acc, "group": "random" if i % 2 else "top:run0"})
+                            + "\n" for i, (arch, acc) in enumerate(scores.items())))
+    out = tmp_path / "curve"
+    argv = [str(runs[0]), "--ground-truth", str(path), "--steps", "2", "0", "--out", str(out)]
+    ws_finetune_curve.main(argv)
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(result["steps"]) == ["0", "2"] and result["cells"] == len(scores)
+    assert result["steps"]["0"]["runs"][0]["kendall_tau"] == 1.0
+    cells = lines(out / f"{runs[0].name}.jsonl")
+    assert [c["arch"] for c in cells] == list(scores) and [c["scores"]["0"] for c in cells] == list(scores.values())
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    first = SPACE.parse(cells[0]["arch"])
+    assert cells[0]["scores"]["2"] == final.supernet.finetuned_scores(first, [2])[2]["valid_acc"]
+
+    monkeypatch.setattr(type(final.supernet), "finetuned_scores", lambda *a: pytest.fail("scored again"))
+    ws_finetune_curve.main(argv)  # a rerun reads every score from the file
+    assert json.loads(capsys.readouterr().out) == result
+    monkeypatch.undo()
+
+    ws_finetune_curve.main([*argv, "--scratch", "--random-only"])
+    from_scratch = json.loads(capsys.readouterr().out)
+    fresh = make_evaluator(SPACE, final.config.evaluator, seed=final.config.seed, device="cpu")  # never trained
+    cells = lines(out / f"{runs[0].name}-scratch.jsonl")
+    assert from_scratch["cells"] == len(cells) == len(scores) // 2 and {c["group"] for c in cells} == {"random"}
+    assert [c["scores"]["0"] for c in cells] == [fresh.evaluate(SPACE.parse(c["arch"]))["valid_acc"] for c in cells]
+
+    with pytest.raises(SystemExit) as exit_:
+        ws_finetune_curve.main([*argv[:-5], "--steps", "1", "--out", str(out)])
+    assert exit_.value.code == 2 and "made with steps [0, 2], not [1]; use another --out" in capsys.readouterr().err
+
+
+def test_the_training_curve_scores_the_truth_after_each_cycle_of_an_untrained_supernet(
+        config_file, ground_truth, tmp_path, capsys):
+    ws_training_curve = importlib.import_module("ws_training_curve")
+    out = tmp_path / "curve.jsonl"
+    argv = ["--config", str(config_file), "--set", "evaluator.task.sampling=space", "--ground-truth",
+            str(ground_truth), "--cycles", "2", "--cycle-epochs", "1", "--out", str(out)]
+    ws_training_curve.main(argv)
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert printed == lines(out) and [line["epochs"] for line in printed] == [1, 2]
+
+    config = load_config(config_file, ["evaluator.task.sampling=space"])  # the same two cycles, by hand
+    supernet = make_evaluator(SPACE, config.evaluator, seed=config.seed, device="cpu")
+    cells = lines(ground_truth)
+    truth = np.array([c["valid_acc"] for c in cells])
+    for cycle, line in enumerate(printed):
+        supernet.train([], seed=cycle, epochs=1, progress=False)
+        supernet.weights_changed()
+        scores = np.array([supernet.evaluate(SPACE.parse(c["arch"]))["valid_acc"] for c in cells])
+        assert line["mean_score"] == round(scores.mean(), 2)
+        assert line["kendall_tau"] == bench_ws_ranking.rounded(kendalltau(truth, scores)[0])
+    with pytest.raises(SystemExit) as exit_:
+        ws_training_curve.main(argv)
+    assert exit_.value.code == 2 and "exists" in capsys.readouterr().err
 
 
 def test_search_measures_a_changed_config_over_its_seeds(config_file, ground_truth, tmp_path, capsys):

@@ -180,30 +180,45 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """The arch's accuracy on the first ``task.valid_images`` validation images with the shared weights, or,
-        with ``task.finetune_steps``, with those weights after that many SGD steps on the arch alone: every arch
-        gets the same mini-batches, and the shared weights are restored after scoring (the search never sees the
-        steps). A few steps let each arch adapt the weights it shares before it is judged (a few-step form of the
-        fine-tuning that one-shot rankings are known to gain from), at the cost of the steps per scored arch."""
+        with ``task.finetune_steps``, with those weights after that many SGD steps on the arch alone
+        (:meth:`finetuned_scores`): a few steps let each arch adapt the weights it shares before it is judged (a
+        few-step form of the fine-tuning that one-shot rankings are known to gain from), at the cost of the steps
+        per scored arch."""
         if not self.task.finetune_steps:
             return self._score(arch)
-        net = self.supernet
+        return self.finetuned_scores(arch, [self.task.finetune_steps])[self.task.finetune_steps]
+
+    def finetuned_scores(self, arch: Arch, steps: list[int]) -> dict[int, dict[str, float]]:
+        """The arch's scores after each of ``steps`` SGD steps (0: before any) of one run of fine-tuning on it
+        alone, at ``task.finetune_lr`` on the first ``max(steps)`` mini-batches' images of the training split,
+        shuffled: every arch gets the same mini-batches, and the shared weights are restored after (the search never
+        sees the steps). ``finetuned_scores(arch, [n])[n]`` is ``evaluate``'s score with ``task.finetune_steps``
+        ``n``; in a call with more steps, the scores before the last come from other mini-batches."""
+        net, cells, task = self.supernet, self.space.cells(arch), self.task
+        recipe = replace(task.train, epochs=1, lr=task.finetune_lr, lr_min=task.finetune_lr, drop_path=0.0)
+        images = max(steps) * recipe.batch_size
+        available = min(len(self.data.train[1]), task.data.train_images or images)
+        if max(steps) > -(-available // recipe.batch_size):
+            raise ConfigError(f"evaluator.task.finetune_steps: {max(steps)} steps of {recipe.batch_size} images "
+                              f"need {images} training images; there are {available}")
+        scores = {0: self._score(arch)} if 0 in steps else {}
         shared = copy.deepcopy(net.state_dict())
+
+        def score_at(step: int, _: int) -> None:
+            if step in steps:
+                self.weights_changed()
+                scores[step] = self._score(arch)
+                net.train()
+
         try:
-            self._finetune(arch)
-            self.weights_changed()
-            return self._score(arch)
+            if images:
+                trainer = Trainer(net, self.data, recipe, seed=self.seed, device=self.device,
+                                  train_images=min(images, task.data.train_images or images))
+                trainer.train_epoch(lambda x: net.head(net.stem(x), cells), on_step=score_at)
         finally:
             net.load_state_dict(shared)
             self.weights_changed()
-
-    def _finetune(self, arch: Arch) -> None:
-        """``task.finetune_steps`` steps at ``task.finetune_lr`` on the first images of the training split."""
-        net, cells, task = self.supernet, self.space.cells(arch), self.task
-        recipe = replace(task.train, epochs=1, lr=task.finetune_lr, lr_min=task.finetune_lr, drop_path=0.0)
-        images = task.finetune_steps * recipe.batch_size
-        trainer = Trainer(net, self.data, recipe, seed=self.seed, device=self.device,
-                          train_images=min(images, task.data.train_images or images))
-        trainer.train_epoch(lambda x: net.head(net.stem(x), cells))
+        return scores
 
     @torch.no_grad()
     def _score(self, arch: Arch) -> dict[str, float]:
