@@ -17,7 +17,8 @@ training. ``--random-only`` scores only the truth's random cells (those no super
 
 Per cell a JSON line in ``DIR/RUN_NAME.jsonl`` (``DIR/RUN_NAME-scratch.jsonl``), so a killed run continues where it
 stopped (``DIR/settings.json`` keeps the settings; other settings in the same DIR are refused). Prints one JSON object:
-for each step count, ``bench_ws_ranking``'s ground-truth metrics per run and their mean and standard deviation.
+for each step count, the cells' mean score and ``bench_ws_ranking``'s ground-truth metrics per run, and their mean
+and standard deviation over the runs.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def finetune_curve(args: argparse.Namespace, names: list[str]) -> dict:
         scores = scored_cells(final, cells, steps, args.out / f"{name}.jsonl", metric)
         for n in steps:
             found = ground_truth_metrics(scores[n], truth, is_random, minimize=final.supernet.minimize)
-            per_steps[n].append({"run": str(run), **picked_named(found, cells)})
+            per_steps[n].append({"run": str(run), "mean_score": round(float(scores[n].mean()), 2),
+                                 **picked_named(found, cells)})
     return {"benchmark": "ws_finetune_curve", "ground_truth": str(args.ground_truth), "cells": len(cells),
             "metric": metric, "scratch": args.scratch, "score_with": args.score_with,
             "steps": {str(n): {"runs": runs, "summary": mean_and_std(runs)} for n, runs in per_steps.items()}}

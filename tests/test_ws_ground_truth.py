@@ -426,6 +426,7 @@ def test_the_finetune_curve_scores_each_cell_after_each_step_count_from_the_supe
     result = json.loads(capsys.readouterr().out)
     assert sorted(result["steps"]) == ["0", "2"] and result["cells"] == len(scores)
     assert result["steps"]["0"]["runs"][0]["kendall_tau"] == 1.0
+    assert result["steps"]["0"]["runs"][0]["mean_score"] == round(np.mean(list(scores.values())), 2)
     cells = lines(out / f"{runs[0].name}.jsonl")
     assert [c["arch"] for c in cells] == list(scores) and [c["scores"]["0"] for c in cells] == list(scores.values())
     final = importlib.import_module("common").load_final_supernet(runs[0])
