@@ -213,7 +213,7 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
         try:
             if images:
                 trainer = Trainer(net, self.data, recipe, seed=self.seed, device=self.device,
-                                  train_images=min(images, task.data.train_images or images))
+                                  train_images=min(images, available))
                 trainer.train_epoch(lambda x: net.head(net.stem(x), cells), on_step=score_at)
         finally:
             net.load_state_dict(shared)
