@@ -549,3 +549,66 @@ def test_a_text_tasks_truth_scores_cells_on_the_whole_validation_text_and_the_be
     bench_ws_ranking.main([str(tmp_path / "run"), "--ground-truth", str(own)])
     [run] = json.loads(capsys.readouterr().out.splitlines()[-1])["runs"]
     assert run["kendall_tau"] == 1.0 and run["picked"] == run["best"] == round(min(scores.values()), 3)
+
+
+def test_few_shot_trains_each_parts_sub_supernet_on_its_part_alone_and_scores_its_cells_with_it(
+        runs, ground_truth, tmp_path, capsys, monkeypatch):
+    ws_few_shot = importlib.import_module("ws_few_shot")
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    part_of = ws_few_shot.SPLITS["params"](final, "2")
+    evaluator_type, trained = type(final.supernet), []
+    train, evaluate = evaluator_type.train, evaluator_type.evaluate
+
+    def spied_train(self, pool, **kwargs):
+        trained.append({"parts": {part_of(a) for a in pool}, "scored": []})
+        return train(self, pool, **kwargs)
+
+    def spied_evaluate(self, arch):
+        trained[-1]["scored"].append(part_of(arch))
+        return evaluate(self, arch)
+
+    monkeypatch.setattr(evaluator_type, "train", spied_train)
+    monkeypatch.setattr(evaluator_type, "evaluate", spied_evaluate)
+    out = tmp_path / "few-shot"
+    argv = [str(runs[0]), "--ground-truth", str(ground_truth), "--split", "params:2", "--epochs", "1",
+            "--out", str(out)]
+    ws_few_shot.main(argv)
+    result = json.loads(capsys.readouterr().out)
+    cells = [SPACE.parse(c["arch"]) for c in lines(ground_truth)]
+    parts = [part_of(a) for a in cells]
+    assert trained == [{"parts": {p}, "scored": [p] * parts.count(p)} for p in sorted(set(parts))]
+    assert result["runs"][0]["parts"] == {str(p): parts.count(p) for p in sorted(set(parts))}
+    sizes = [final.supernet.parameters_of(a) for a in cells]
+    assert max(s for s, p in zip(sizes, parts, strict=True) if p == 0) <= min(
+        s for s, p in zip(sizes, parts, strict=True) if p == 1)
+
+    saved = json.loads((out / f"{runs[0].name}-params2-e1.json").read_text())
+    truth = np.array([c["valid_acc"] for c in lines(ground_truth)])
+    is_random = np.array([c["group"] == "random" for c in lines(ground_truth)])
+    expected = bench_ws_ranking.ground_truth_metrics(np.array(saved["scores"]), truth, is_random)
+    assert result["runs"][0]["kendall_tau"] == expected["kendall_tau"]
+    monkeypatch.setattr(ws_few_shot, "split_scores", lambda *a: pytest.fail("trained again"))
+    ws_few_shot.main(argv)  # a rerun reads the scores from the file
+    assert json.loads(capsys.readouterr().out) == result
+
+
+def test_few_shot_leaves_the_final_weights_as_they_were_and_scores_alike_on_a_rerun(runs, ground_truth, tmp_path):
+    ws_few_shot = importlib.import_module("ws_few_shot")
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    archs = [SPACE.parse(c["arch"]) for c in lines(ground_truth)]
+    before = [final.supernet.evaluate(a)["valid_acc"] for a in archs]
+    first = ws_few_shot.split_scores(final, archs, "op:1", 1)
+    assert [final.supernet.evaluate(a)["valid_acc"] for a in archs] == before
+    assert ws_few_shot.split_scores(final, archs, "op:1", 1)["scores"] == first["scores"]
+    assert first["parts"] == {str(op): sum(a[1] == op for a in archs) for op in sorted({a[1] for a in archs})}
+
+
+@pytest.mark.parametrize("split, message", [("op:2", "--split op:2: not an op position of nao-cnn (odd, below 40)"),
+                                            ("params:1", "--split params:1: the number of parts must be at least 2"),
+                                            ("none:3", "--split none takes no argument")])
+def test_few_shot_refuses_a_bad_split_in_one_line(split, message, runs, ground_truth, tmp_path, capsys):
+    ws_few_shot = importlib.import_module("ws_few_shot")
+    with pytest.raises(SystemExit) as exit_:
+        ws_few_shot.main([str(runs[0]), "--ground-truth", str(ground_truth), "--split", split,
+                          "--out", str(tmp_path)])
+    assert exit_.value.code == 2 and capsys.readouterr().err.strip().endswith(message)
