@@ -5,7 +5,9 @@ between the held-out cells' true and predicted scores. ``nb201``: a random permu
 CIFAR-10 table (valid_acc). ``darts``: uniformly random distinct DARTS cells scored by the NB301 surrogate
 (valid_acc at epoch 98). Predictors:
 
-- ``nao``: the controller (configs' defaults; ``--epochs``, ``KEY=VALUE`` controller hyperparameters);
+- ``nao``: the controller (configs' defaults; ``--epochs``, ``KEY=VALUE`` controller hyperparameters); with
+  ``--members K``, the mean prediction of K controllers fitted from K seeds (an ensemble as BANANAS' 5 networks,
+  each a whole controller);
 - ``bananas``: BANANAS' ensemble (5 MLPs, one-hot of the canonical tokens), the ``bananas`` strategy's predictor;
 - ``xgboost``: XGBoost on the same one-hot encoding (dev extra; benchmark only), 500 trees of depth 6, learning
   rate 0.05, subsample 0.8 (a standard strong setting for a few hundred rows).
@@ -14,6 +16,7 @@ Prints one JSON object.
 
     python scripts/bench_ranking.py --space darts --n-train 100 1000 --predictors nao bananas xgboost
     python scripts/bench_ranking.py --n-train 1000 --epochs 500 --seeds 5 lr=0.002
+    python scripts/bench_ranking.py --space darts --n-train 1000 --epochs 200 --members 5 predict_equivalents=true
 """
 
 from __future__ import annotations
@@ -60,10 +63,14 @@ def darts_cells(seed: int, n_train: int) -> tuple[list, np.ndarray, list, np.nda
 CELLS: dict[str, Callable] = {"nb201": nb201_cells, "darts": darts_cells}
 
 
-def fit_nao(space, train, y, test, *, seed: int, epochs: int, hyper: dict) -> np.ndarray:
-    ctrl = nao.Controller(space, seed=seed, **hyper)
-    ctrl.fit(train, y, epochs=epochs)
-    return ctrl.predict(test)
+def fit_nao(space, train, y, test, *, seed: int, epochs: int, hyper: dict, members: int = 1) -> np.ndarray:
+    """The mean prediction of ``members`` controllers (seeds ``seed``, ``seed + 1000``, ...)."""
+    predictions = []
+    for member in range(members):
+        ctrl = nao.Controller(space, seed=seed + 1000 * member, **hyper)
+        ctrl.fit(train, y, epochs=epochs)
+        predictions.append(ctrl.predict(test))
+    return np.mean(predictions, axis=0)
 
 
 def fit_bananas(space, train, y, test, *, seed: int, **_) -> np.ndarray:
@@ -90,9 +97,12 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, nargs="+", default=[100])
     parser.add_argument("--predictors", nargs="+", choices=sorted(PREDICTORS), default=["nao"])
     parser.add_argument("--epochs", type=int, default=1000, help="controller epochs (nao)")
+    parser.add_argument("--members", type=int, default=1, help="controllers averaged (nao)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="controller hyperparameters (nao)")
     args = parser.parse_args()
+    if args.members < 1:
+        parser.error("--members must be at least 1")
     hyper = parse_overrides(args.overrides)
     space = nao.get_space(args.space)
     results: dict = {}
@@ -101,7 +111,8 @@ def main() -> None:
             train, y, test, truth = CELLS[args.space](seed, n_train)
             for name in args.predictors:
                 started = time.perf_counter()
-                predicted = PREDICTORS[name](space, train, y, test, seed=seed, epochs=args.epochs, hyper=hyper)
+                predicted = PREDICTORS[name](space, train, y, test, seed=seed, epochs=args.epochs, hyper=hyper,
+                                             members=args.members)
                 entry = results.setdefault(f"{name}@{n_train}", {"tau": [], "spearman": [], "seconds": []})
                 entry["seconds"].append(time.perf_counter() - started)
                 entry["tau"].append(kendall_tau(truth, predicted))
@@ -114,7 +125,7 @@ def main() -> None:
                      "spearman_mean": round(float(np.mean(v["spearman"])), 4),
                      "seconds_per_fit": round(float(np.mean(v["seconds"])), 1)} for key, v in results.items()}
     print(json.dumps({"benchmark": "ranking", "space": args.space, "n_test": N_TEST, "epochs": args.epochs,
-                      "hyper": hyper, "results": summary}))
+                      "nao_members": args.members, "hyper": hyper, "results": summary}))
 
 
 if __name__ == "__main__":
