@@ -17,7 +17,9 @@ it is compared with).
 Each part's sub-supernet trains ``--epochs`` epochs (one cosine cycle, as a search's stage) on archs drawn uniformly
 from its part of the whole space, then scores the ground-truth cells of its part. One JSON file per run in ``DIR``
 (``RUN_NAME-SPLIT-eE.json``, its scores; an existing one is read, not trained again); prints one JSON object:
-``bench_ws_ranking``'s ground-truth metrics per run and their mean and standard deviation, and the seconds.
+``bench_ws_ranking``'s ground-truth metrics per run, τ between the scores of the truth's random cells and the weights
+they use (``kendall_tau_random_with_parameter_count``: does the split let the supernets see capacity?), their mean
+and standard deviation over the runs, and the seconds.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bench_ws_ranking import averaged_truth, ground_truth_metrics, mean_and_std, picked_named
+from bench_ws_ranking import averaged_truth, ground_truth_metrics, mean_and_std, picked_named, rounded
 from common import FinalSupernet, load_final_supernet
 from ws_ground_truth import read_metric_cells
 
 from nao.errors import UserError
+from nao.predictors.metrics import kendall_tau
 from nao.spaces.base import Arch
 
 DRAWS_PER_PART = 3000  # archs of a part its sub-supernet draws from (more than its mini-batches: nearly all unique)
@@ -115,8 +118,12 @@ def few_shot(args: argparse.Namespace) -> dict:
             tmp.replace(path)
         found = json.loads(path.read_text())
         seconds.append(found["seconds"])
-        metrics = ground_truth_metrics(np.array(found["scores"]), truth, is_random, minimize=final.supernet.minimize)
-        per_run.append({"run": str(run), "parts": found["parts"], **picked_named(metrics, cells)})
+        scores = np.array(found["scores"])
+        metrics = ground_truth_metrics(scores, truth, is_random, minimize=final.supernet.minimize)
+        weights = np.array([final.supernet.parameters_of(final.space.parse(c["arch"])) for c in cells], dtype=float)
+        per_run.append({"run": str(run), "parts": found["parts"], **picked_named(metrics, cells),
+                        "kendall_tau_random_with_parameter_count": rounded(kendall_tau(weights[is_random],
+                                                                                       scores[is_random]))})
         print(json.dumps(per_run[-1]), file=sys.stderr)
     return {"benchmark": "ws_few_shot", "split": args.split, "epochs_per_part": args.epochs,
             "ground_truth": str(args.ground_truth), "repeats": list(map(str, args.repeats)),

@@ -587,6 +587,8 @@ def test_few_shot_trains_each_parts_sub_supernet_on_its_part_alone_and_scores_it
     is_random = np.array([c["group"] == "random" for c in lines(ground_truth)])
     expected = bench_ws_ranking.ground_truth_metrics(np.array(saved["scores"]), truth, is_random)
     assert result["runs"][0]["kendall_tau"] == expected["kendall_tau"]
+    assert result["runs"][0]["kendall_tau_random_with_parameter_count"] == round(
+        kendalltau(np.array(sizes)[is_random], np.array(saved["scores"])[is_random])[0], 3)
     monkeypatch.setattr(ws_few_shot, "split_scores", lambda *a: pytest.fail("trained again"))
     ws_few_shot.main(argv)  # a rerun reads the scores from the file
     assert json.loads(capsys.readouterr().out) == result
