@@ -10,7 +10,7 @@ Your own problem: ``nao.register_space``, ``nao.register_evaluator``, ``nao.regi
 ``nao.register_task`` (from a plugin: ``--plugin FILE.py``), and the ask/tell ``nao.Optimizer``.
 """
 
-from nao.controller import Controller, ControllerConfig, Proposal
+from nao.controller import Controller, ControllerConfig, ControllerEnsemble, Proposal
 from nao.errors import UserError
 from nao.export import build_cnn, build_rnn, export_network
 from nao.registry import register_evaluator, register_strategy, register_task
@@ -22,7 +22,7 @@ from nao.train import FinalTraining
 
 __version__ = "0.1.0"
 
-__all__ = ["Candidate", "Controller", "ControllerConfig", "Evaluated", "EvaluatorConfig", "FinalTraining",
-           "Optimizer", "Proposal", "SearchContext", "SearchSpace", "Strategy", "Trial", "UserError", "__version__",
-           "build_cnn", "build_rnn", "export_network", "get_space", "list_spaces", "register_evaluator",
+__all__ = ["Candidate", "Controller", "ControllerConfig", "ControllerEnsemble", "Evaluated", "EvaluatorConfig",
+           "FinalTraining", "Optimizer", "Proposal", "SearchContext", "SearchSpace", "Strategy", "Trial", "UserError",
+           "__version__", "build_cnn", "build_rnn", "export_network", "get_space", "list_spaces", "register_evaluator",
            "register_space", "register_strategy", "register_task"]

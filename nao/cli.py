@@ -117,10 +117,12 @@ def cmd_predictor_fit(args: argparse.Namespace) -> None:
     results = load_results(args.results, space, metric=args.metric)
     hyper = {} if args.epochs is None else {"epochs": args.epochs}
     epochs = hyper.get("epochs", ControllerConfig.epochs)
-    progress = EpochProgress(epochs, f"fit {len(results.archs)} archs")
+    members = f" x {args.members} controllers" if args.members > 1 else ""
+    progress = EpochProgress(epochs * args.members, f"fit {len(results.archs)} archs{members}")
     try:
         ctrl, report = fit_predictor(space, results.archs, results.scores, holdout=args.holdout, seed=args.seed,
-                                     minimize=args.minimize, progress=progress, device=args.device, **hyper)
+                                     minimize=args.minimize, members=args.members, progress=progress,
+                                     device=args.device, **hyper)
     finally:
         progress.close()
     out = Path(args.out)
@@ -130,10 +132,10 @@ def cmd_predictor_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_predictor_score(args: argparse.Namespace) -> None:
-    from nao.controller import Controller
+    from nao.controller import load_predictor
     from nao.results import load_archs
 
-    ctrl = Controller.load(args.model, device=args.device)
+    ctrl = load_predictor(args.model, device=args.device)
     archs = load_archs(args.archs, ctrl.space)
     predicted = ctrl.predict(archs)
     rows = [[ctrl.space.format(a), fmt_score(p)] for a, p in zip(archs, predicted, strict=True)]
@@ -248,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of rows held out for the report (default 0.1; 0 fits on every row)")
     p.add_argument("--epochs", type=positive_int, help="training epochs (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and batches")
+    p.add_argument("--members", type=positive_int, default=1, metavar="K",
+                   help="fit K controllers (seeds SEED, SEED+1000, ...) and predict their mean: K times the "
+                   "fitting time, a better ranking on large spaces (docs/benchmarks.md); `predictor score` "
+                   "uses them all, `propose` one (DIR/member0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the fitted model")
     p.set_defaults(run=cmd_predictor_fit)

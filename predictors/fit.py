@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from nao.controller import Controller
+from nao.controller import Controller, ControllerEnsemble
 from nao.errors import UserError
 from nao.predictors.metrics import ranking_report, reconstruction_accuracy
 from nao.spaces.base import Arch, SearchSpace
@@ -25,7 +25,7 @@ def split_holdout(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
     return np.sort(order[n_holdout:]), np.sort(order[:n_holdout])
 
 
-def evaluate(ctrl: Controller, archs: Sequence[Arch], scores: np.ndarray, *, k: int = 10) -> dict:
+def evaluate(ctrl: Controller | ControllerEnsemble, archs: Sequence[Arch], scores: np.ndarray, *, k: int = 10) -> dict:
     """Ranking metrics and decoder reconstruction accuracy of ``ctrl`` on (archs, scores).
 
     Scores and predictions are oriented so that higher is better before ranking, so
@@ -40,18 +40,21 @@ def evaluate(ctrl: Controller, archs: Sequence[Arch], scores: np.ndarray, *, k: 
 
 
 def fit_predictor(space: SearchSpace, archs: Sequence[Arch], scores: Sequence[float], *, holdout: float = 0.1,
-                  seed: int = 0, minimize: bool = False, k: int = 10,
-                  progress: Callable[[int, float], None] | None = None, **hyper) -> tuple[Controller, dict]:
-    """Fit on a random ``1 - holdout`` share, report metrics on the rest (``nao predictor fit``)."""
+                  seed: int = 0, minimize: bool = False, k: int = 10, members: int = 1,
+                  progress: Callable[[int, float], None] | None = None,
+                  **hyper) -> tuple[Controller | ControllerEnsemble, dict]:
+    """Fit on a random ``1 - holdout`` share, report metrics on the rest (``nao predictor fit``); ``members`` > 1:
+    an ensemble of that many controllers (``ControllerEnsemble``), reported on its mean prediction."""
     started = time.perf_counter()
     scores = np.asarray(scores, dtype=np.float64)
     train, test = split_holdout(len(archs), holdout, seed)
-    ctrl = Controller(space, seed=seed, minimize=minimize, **hyper)
+    ctrl = (Controller(space, seed=seed, minimize=minimize, **hyper) if members == 1
+            else ControllerEnsemble(space, members=members, seed=seed, minimize=minimize, **hyper))
     ctrl.fit([archs[i] for i in train], scores[train], progress=progress)
     names = ["kendall_tau", "spearman", "pairwise_acc", "precision_at_k", "mae", "reconstruction_acc"]
     report = dict.fromkeys(names)
     if len(test):
         report.update(evaluate(ctrl, [archs[i] for i in test], scores[test], k=k))
-    report.update(k=min(k, len(test)), n_train=len(train), n_holdout=len(test),
+    report.update(k=min(k, len(test)), n_train=len(train), n_holdout=len(test), members=members,
                   seconds=round(time.perf_counter() - started, 2))
     return ctrl, report

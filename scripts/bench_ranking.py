@@ -6,8 +6,8 @@ CIFAR-10 table (valid_acc). ``darts``: uniformly random distinct DARTS cells sco
 (valid_acc at epoch 98). Predictors:
 
 - ``nao``: the controller (configs' defaults; ``--epochs``, ``KEY=VALUE`` controller hyperparameters); with
-  ``--members K``, the mean prediction of K controllers fitted from K seeds (an ensemble as BANANAS' 5 networks,
-  each a whole controller);
+  ``--members K``, the mean prediction of K controllers fitted from K seeds (``nao.ControllerEnsemble``: an
+  ensemble as BANANAS' 5 networks, each a whole controller);
 - ``bananas``: BANANAS' ensemble (5 MLPs, one-hot of the canonical tokens), the ``bananas`` strategy's predictor;
 - ``xgboost``: XGBoost on the same one-hot encoding (dev extra; benchmark only), 500 trees of depth 6, learning
   rate 0.05, subsample 0.8 (a standard strong setting for a few hundred rows).
@@ -64,13 +64,10 @@ CELLS: dict[str, Callable] = {"nb201": nb201_cells, "darts": darts_cells}
 
 
 def fit_nao(space, train, y, test, *, seed: int, epochs: int, hyper: dict, members: int = 1) -> np.ndarray:
-    """The mean prediction of ``members`` controllers (seeds ``seed``, ``seed + 1000``, ...)."""
-    predictions = []
-    for member in range(members):
-        ctrl = nao.Controller(space, seed=seed + 1000 * member, **hyper)
-        ctrl.fit(train, y, epochs=epochs)
-        predictions.append(ctrl.predict(test))
-    return np.mean(predictions, axis=0)
+    """The controller's prediction; with ``members`` > 1 the mean of that many (``nao.ControllerEnsemble``)."""
+    ensemble = nao.ControllerEnsemble(space, members=members, seed=seed, **hyper)
+    ensemble.fit(train, y, epochs=epochs)
+    return ensemble.predict(test)
 
 
 def fit_bananas(space, train, y, test, *, seed: int, **_) -> np.ndarray:

@@ -151,3 +151,22 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nao", "sample", "no-such-space"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "unknown search space 'no-such-space'" in proc.stderr
+
+
+def test_predictor_fit_with_members_scores_with_their_mean_and_propose_asks_for_one_member(
+        results_csv, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    code, stdout, _ = run(capsys, "predictor", "fit", "--space", "nb201", "--results", str(results_csv),
+                          "--epochs", "2", "--holdout", "0.2", "--members", "2", "--out", str(out))
+    report = json.loads(stdout.strip().splitlines()[-1])
+    assert code == 0 and report["members"] == 2 and report["kendall_tau"] is not None
+    archs = [NB201.parse(r["arch"]) for r in read_csv(results_csv)]
+    members = [nao.Controller.load(out / f"member{m}").predict(archs) for m in (0, 1)]
+    code, stdout, _ = run(capsys, "predictor", "score", "--model", str(out), "--archs", str(results_csv))
+    predicted = [float(r["predicted"]) for r in csv.DictReader(stdout.splitlines())]
+    assert code == 0 and predicted == pytest.approx(np.mean(members, axis=0), rel=1e-5)
+
+    code, stdout, err = run(capsys, "propose", "--model", str(out), "--results", str(results_csv),
+                            "--out", str(tmp_path / "proposals.csv"))
+    assert code == 2 and err.count("\n") == 1 and f"use one of its members, e.g. {out / 'member0'}" in err
+    assert not (tmp_path / "proposals.csv").exists()

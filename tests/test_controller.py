@@ -181,3 +181,26 @@ def test_one_head_has_no_spread_and_the_weights_of_a_controller_without_heads(nb
     archs, _ = zip(*nb201_table, strict=True)
     np.testing.assert_array_equal(fitted.predict_targets(archs)[1], 0.0)
     assert all(not key.startswith("more_predictors") for key in fitted.model.state_dict())  # old checkpoints load
+
+
+def test_an_ensemble_predicts_the_mean_of_controllers_fitted_from_seeds_a_thousand_apart(nb201_table, tmp_path):
+    archs, scores = zip(*nb201_table, strict=True)
+    ensemble = nao.ControllerEnsemble("nb201", members=3, seed=2, **SMALL)
+    ensemble.fit(archs[:80], scores[:80], epochs=5)
+    alone = []
+    for seed in (2, 1002, 2002):
+        ctrl = nao.Controller("nb201", seed=seed, **SMALL)
+        ctrl.fit(archs[:80], scores[:80], epochs=5)
+        alone.append(ctrl.predict(archs[80:]))
+    np.testing.assert_allclose(ensemble.predict(archs[80:]), np.mean(alone, axis=0))
+    assert not np.allclose(alone[0], alone[1])  # the members differ
+    np.testing.assert_array_equal(ensemble.reconstruct(archs[:5]), ensemble.members[0].reconstruct(archs[:5]))
+
+    ensemble.save(tmp_path / "ensemble")
+    loaded = nao.controller.load_predictor(tmp_path / "ensemble")
+    assert isinstance(loaded, nao.ControllerEnsemble) and len(loaded.members) == 3
+    np.testing.assert_array_equal(loaded.predict(archs[80:]), ensemble.predict(archs[80:]))
+    with pytest.raises(nao.UserError, match=r"an ensemble of controllers .* e.g. .*member0"):
+        nao.Controller.load(tmp_path / "ensemble")
+    np.testing.assert_array_equal(nao.Controller.load(tmp_path / "ensemble" / "member0").predict(archs[80:]),
+                                  alone[0])

@@ -24,6 +24,7 @@ from nao.torchutils import resolve_device
 
 CONFIG_FILE = "controller.json"
 WEIGHTS_FILE = "weights.pt"
+ENSEMBLE_FILE = "ensemble.json"  # written by ControllerEnsemble.save beside its members' directories
 FORMAT_VERSION = 1
 
 
@@ -258,6 +259,9 @@ class Controller:
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | None = None) -> Controller:
         path = Path(path)
+        if (path / ENSEMBLE_FILE).exists():
+            raise ModelDirError(f"{path}: an ensemble of controllers (nao predictor fit --members), which predicts "
+                                f"but does not propose; use one of its members, e.g. {path / 'member0'}")
         try:
             meta = json.loads((path / CONFIG_FILE).read_text())
             state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
