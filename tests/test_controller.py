@@ -204,3 +204,5 @@ def test_an_ensemble_predicts_the_mean_of_controllers_fitted_from_seeds_a_thousa
         nao.Controller.load(tmp_path / "ensemble")
     np.testing.assert_array_equal(nao.Controller.load(tmp_path / "ensemble" / "member0").predict(archs[80:]),
                                   alone[0])
+    ensemble.members[1].save(tmp_path / "ensemble")  # a controller saved over the ensemble replaces it
+    np.testing.assert_array_equal(nao.controller.load_predictor(tmp_path / "ensemble").predict(archs[80:]), alone[1])

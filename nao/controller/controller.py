@@ -247,9 +247,11 @@ class Controller:
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``weights.pt`` then ``controller.json`` (last, so a half-written dir never loads)."""
+        """Write ``weights.pt`` then ``controller.json`` (last, so a half-written dir never loads); an ensemble saved
+        in ``path`` before is replaced (its ``ensemble.json`` removed first)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        (path / ENSEMBLE_FILE).unlink(missing_ok=True)
         _atomic_write(path / WEIGHTS_FILE, lambda f: torch.save(self.model.state_dict(), f))
         meta = {"format": FORMAT_VERSION, "space": self.space.name, "seed": self.seed,
                 "minimize": self.minimize, "fits": self._fits, "config": asdict(self.config),
