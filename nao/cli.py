@@ -108,14 +108,29 @@ def cmd_sample(args: argparse.Namespace) -> None:
     sys.stdout.write("".join(line + "\n" for line in out))
 
 
+def controller_hyperparameters(pairs: list[str]) -> dict:
+    """``--set``'s ``KEY=VALUE`` pairs (values parsed as YAML), checked against ``ControllerConfig``."""
+    from nao.config import ConfigError, apply_overrides, from_dict
+    from nao.controller import ControllerConfig
+
+    try:
+        data = apply_overrides({}, pairs)
+        config = from_dict(ControllerConfig, data)
+    except ConfigError as err:
+        raise ConfigError(f"--set: {err}") from None
+    return {key: getattr(config, key) for key in data}
+
+
 def cmd_predictor_fit(args: argparse.Namespace) -> None:
     from nao.controller import ControllerConfig
     from nao.predictors.fit import fit_predictor
     from nao.results import load_results
 
+    hyper = controller_hyperparameters(args.set)
+    if args.epochs is not None:
+        hyper["epochs"] = args.epochs
     space = get_space(args.space)
     results = load_results(args.results, space, metric=args.metric)
-    hyper = {} if args.epochs is None else {"epochs": args.epochs}
     epochs = hyper.get("epochs", ControllerConfig.epochs)
     members = f" x {args.members} controllers" if args.members > 1 else ""
     progress = EpochProgress(epochs * args.members, f"fit {len(results.archs)} archs{members}")
@@ -254,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit K controllers (seeds SEED, SEED+1000, ...) and predict their mean: K times the "
                    "fitting time, a better ranking (K=5: Kendall tau +0.01 to +0.02 measured, docs/benchmarks.md); "
                    "`predictor score` uses them all, `propose` one (DIR/member0)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="controller hyperparameters (README, Reference), e.g. hidden_dim=192 embedding_dim=96 "
+                   "predict_equivalents=true")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the fitted model")
     p.set_defaults(run=cmd_predictor_fit)

@@ -170,3 +170,20 @@ def test_predictor_fit_with_members_scores_with_their_mean_and_propose_asks_for_
                             "--out", str(tmp_path / "proposals.csv"))
     assert code == 2 and err.count("\n") == 1 and f"use one of its members, e.g. {out / 'member0'}" in err
     assert not (tmp_path / "proposals.csv").exists()
+
+
+def test_predictor_fit_set_changes_the_controllers_hyperparameters_and_refuses_unknown_ones(
+        results_csv, tmp_path, capsys):
+    out = tmp_path / "wide"
+    code, _, _ = run(capsys, "predictor", "fit", "--space", "nb201", "--results", str(results_csv), "--epochs", "1",
+                     "--set", "hidden_dim=16", "embedding_dim=8", "predict_equivalents=true", "--out", str(out))
+    config = nao.Controller.load(out).config
+    assert code == 0 and (config.hidden_dim, config.embedding_dim, config.predict_equivalents) == (16, 8, True)
+    assert config.epochs == 1
+    for pairs, message in ((["hiden_dim=16"], "nao: error: --set: unknown config key 'hiden_dim' (known: "),
+                           (["hidden_dim=0"], "nao: error: --set: hidden_dim: must be at least 1"),
+                           (["hidden_dim"], "nao: error: --set: override 'hidden_dim' is not of the form key=value")):
+        code, _, err = run(capsys, "predictor", "fit", "--space", "nb201", "--results", str(results_csv),
+                           "--set", *pairs, "--out", str(tmp_path / "refused"))
+        assert code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "refused").exists()
