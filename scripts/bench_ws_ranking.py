@@ -51,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from common import FinalSupernet, load_final_supernet, searched_runs, standalone_config
@@ -134,11 +135,9 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     files of the same cells trained with other seeds; a cell's truth is its mean over the files that hold it."""
     finals = [load_final_supernet(run, score_with) for run in runs]
     metric = finals[0].supernet.metric
-    cells = read_metric_cells(path, metric)
+    cells, truth, is_random, repeated = read_truth(path, repeats, metric)
     if len(cells) < 2:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
-    truth, repeated = averaged_truth(cells, [read_metric_cells(p, metric) for p in repeats], metric)
-    is_random = np.array([c.get("group") == "random" for c in cells])
     per_run, parameter_count, all_scores, weights = [], None, [], None
     for run, final in zip(runs, finals, strict=True):
         supernet = final.supernet
@@ -179,6 +178,30 @@ def mean_and_std(per_run: list[dict]) -> dict:
             summary[key] = {"mean": round(float(np.mean(values)), 3),
                             "std": round(float(np.std(values, ddof=1)), 3) if len(values) > 1 else None}
     return summary
+
+
+class GroundTruth(NamedTuple):
+    """A ground-truth file's cells, each cell's truth (averaged over the repeat files), which cells are ``random``,
+    and how many cells had a repeat."""
+
+    cells: list[dict]
+    truth: np.ndarray
+    is_random: np.ndarray
+    repeated: int
+
+
+def add_truth_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ground-truth FILE`` (required) and ``--repeats FILE ...``, as the diagnostic scripts take them."""
+    parser.add_argument("--ground-truth", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--repeats", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="the cells trained with other seeds; a cell's truth is its mean over the files")
+
+
+def read_truth(path: Path, repeats: list[Path], metric: str) -> GroundTruth:
+    """Ground-truth file ``path`` with each cell's ``metric`` averaged over the ``repeats`` files that hold it."""
+    cells = read_metric_cells(path, metric)
+    truth, repeated = averaged_truth(cells, [read_metric_cells(p, metric) for p in repeats], metric)
+    return GroundTruth(cells, truth, np.array([c.get("group") == "random" for c in cells]), repeated)
 
 
 def averaged_truth(cells: list[dict], repeats: list[list[dict]], metric: str) -> tuple[np.ndarray, int]:

@@ -33,9 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bench_ws_ranking import averaged_truth, ground_truth_metrics, mean_and_std, picked_named, rounded
+from bench_ws_ranking import add_truth_arguments, ground_truth_metrics, mean_and_std, picked_named, read_truth, rounded
 from common import FinalSupernet, load_final_supernet
-from ws_ground_truth import read_metric_cells
 
 from nao.errors import UserError
 from nao.predictors.metrics import kendall_tau
@@ -81,9 +80,7 @@ SPLITS: dict[str, Callable[[FinalSupernet, str], Callable[[Arch], int]]] = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="finished CNN supernet searches")
-    parser.add_argument("--ground-truth", type=Path, required=True, metavar="FILE")
-    parser.add_argument("--repeats", type=Path, nargs="+", default=[], metavar="FILE",
-                        help="the cells trained with other seeds; a cell's truth is its mean over the files")
+    add_truth_arguments(parser)
     parser.add_argument("--split", default="params:3", help=f"NAME[:ARG], NAME one of {', '.join(SPLITS)}")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of each sub-supernet")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="one JSON file of scores per run")
@@ -102,9 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 def few_shot(args: argparse.Namespace) -> dict:
     finals = [load_final_supernet(run) for run in args.runs]
     metric = finals[0].supernet.metric
-    cells = read_metric_cells(args.ground_truth, metric)
-    truth, _ = averaged_truth(cells, [read_metric_cells(p, metric) for p in args.repeats], metric)
-    is_random = np.array([c.get("group") == "random" for c in cells])
+    cells, truth, is_random, _ = read_truth(args.ground_truth, args.repeats, metric)
     per_run, seconds = [], []
     args.out.mkdir(parents=True, exist_ok=True)
     for run, final in zip(args.runs, finals, strict=True):

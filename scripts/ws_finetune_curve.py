@@ -29,10 +29,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_ws_ranking import averaged_truth, ground_truth_metrics, mean_and_std, picked_named
+from bench_ws_ranking import add_truth_arguments, ground_truth_metrics, mean_and_std, picked_named, read_truth
 from common import FinalSupernet, load_final_supernet
 from tqdm import tqdm
-from ws_ground_truth import drop_partial_line, read_cells, read_metric_cells
+from ws_ground_truth import drop_partial_line, read_cells
 
 from nao.errors import UserError
 from nao.search.evaluators import make_evaluator
@@ -41,9 +41,7 @@ from nao.search.evaluators import make_evaluator
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="finished CNN supernet searches")
-    parser.add_argument("--ground-truth", type=Path, required=True, metavar="FILE")
-    parser.add_argument("--repeats", type=Path, nargs="+", default=[], metavar="FILE",
-                        help="the cells trained with other seeds; a cell's truth is its mean over the files")
+    add_truth_arguments(parser)
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 20, 60, 120], metavar="N",
                         help="score each cell after these numbers of fine-tuning steps (0: the supernet's own score)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="one JSON-lines file per run")
@@ -73,13 +71,11 @@ def finetune_curve(args: argparse.Namespace, names: list[str]) -> dict:
     check_settings(args.out, {"steps": steps, "score_with": args.score_with, "ground_truth": str(args.ground_truth)})
     finals = [load_final_supernet(run, args.score_with) for run in args.runs]
     metric = finals[0].supernet.metric
-    cells = read_metric_cells(args.ground_truth, metric)
-    truth, _ = averaged_truth(cells, [read_metric_cells(p, metric) for p in args.repeats], metric)
-    keep = np.array([not args.random_only or c.get("group") == "random" for c in cells])
-    cells, truth = [c for c, k in zip(cells, keep, strict=True) if k], truth[keep]
+    cells, truth, is_random, _ = read_truth(args.ground_truth, args.repeats, metric)
+    keep = is_random if args.random_only else np.ones(len(cells), dtype=bool)
+    cells, truth, is_random = [c for c, k in zip(cells, keep, strict=True) if k], truth[keep], is_random[keep]
     if len(cells) < 2:
         raise UserError(f"{args.ground_truth}: {len(cells)} cells to score; a ranking needs at least 2")
-    is_random = np.array([c.get("group") == "random" for c in cells])
     per_steps: dict[int, list[dict]] = {n: [] for n in steps}
     for run, final, name in zip(args.runs, finals, names, strict=True):
         if not hasattr(final.supernet, "finetuned_scores"):

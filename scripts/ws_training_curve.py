@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_ws_ranking import averaged_truth, ground_truth_metrics
-from ws_ground_truth import read_metric_cells
+from bench_ws_ranking import add_truth_arguments, ground_truth_metrics, read_truth
 
 import nao
 from nao.errors import UserError
@@ -37,9 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="a weight-sharing search config")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--ground-truth", type=Path, required=True, metavar="FILE")
-    parser.add_argument("--repeats", type=Path, nargs="+", default=[], metavar="FILE",
-                        help="the cells trained with other seeds; a cell's truth is its mean over the files")
+    add_truth_arguments(parser)
     parser.add_argument("--cycles", type=int, default=8)
     parser.add_argument("--cycle-epochs", type=int, default=5)
     parser.add_argument("--pool", type=int, default=300, help="random archs the pool-drawing rules draw from")
@@ -65,9 +62,7 @@ def training_curve(args: argparse.Namespace):
     if not supernet.shares_weights or not hasattr(supernet, "train"):
         raise UserError(f"{args.config}: evaluator.type {config.evaluator.type} has no supernet to train")
     metric = supernet.metric
-    cells = read_metric_cells(args.ground_truth, metric)
-    truth, _ = averaged_truth(cells, [read_metric_cells(p, metric) for p in args.repeats], metric)
-    is_random = np.array([c.get("group") == "random" for c in cells])
+    cells, truth, is_random, _ = read_truth(args.ground_truth, args.repeats, metric)
     archs = [space.parse(c["arch"]) for c in cells]
     pool = [space.sample(np.random.default_rng(i)) for i in range(args.pool)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
