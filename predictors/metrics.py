@@ -82,7 +82,7 @@ def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float((concordant - discordant) / np.sqrt(denom))
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
+def average_ranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks, tied values sharing the mean of their ranks."""
     order = np.argsort(x, kind="stable")
     xs = x[order]
@@ -99,8 +99,8 @@ def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     t, p = _pair(y_true, y_pred)
     if len(t) < 2:
         return float("nan")
-    rt = _average_ranks(t) - (len(t) + 1) / 2.0
-    rp = _average_ranks(p) - (len(p) + 1) / 2.0
+    rt = average_ranks(t) - (len(t) + 1) / 2.0
+    rp = average_ranks(p) - (len(p) + 1) / 2.0
     denom = np.sqrt((rt * rt).sum() * (rp * rp).sum())
     if denom == 0:
         return float("nan")

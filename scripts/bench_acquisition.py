@@ -15,7 +15,10 @@ Per predictor: Kendall tau among the candidates, the true accuracy of its 10 bes
 and their mean: the batch a search would evaluate) and of the best candidate, next to what 10 random mutants and
 the best mutant reach. ``--hops H`` makes the candidates in H rounds of mutations, each round mutating the
 best-predicted candidates of the rounds before (a predictor-guided local search that leaves the one-edit
-neighbourhood of the pool's best archs).
+neighbourhood of the pool's best archs). ``--spread D ...`` also picks diverse batches: greedily by prediction,
+skipping each candidate whose canonical token sequence differs in fewer than D positions from one already picked
+(mutations of one parent differ in about two; batch Bayesian optimisation spreads a batch so that one wrong
+prediction does not waste it all); their metrics carry the suffix ``_spreadD``.
 Prints one JSON object.
 
     python scripts/bench_search.py --benchmarks darts --strategies nao --seeds 10 --budgets 300 --no-report \
@@ -87,6 +90,18 @@ def candidates(space, parents: list[Arch], predict: Predict, n: int, hops: int, 
     return found
 
 
+def diverse_batch(predicted: np.ndarray, tokens: np.ndarray, spread: int) -> np.ndarray:
+    """Indices of the ``BATCH`` best-predicted candidates, skipping any whose tokens differ from an already chosen
+    one's in fewer than ``spread`` positions (0: the plain best-predicted)."""
+    chosen: list[int] = []
+    for i in np.argsort(-predicted, kind="stable"):
+        if all((tokens[i] != tokens[j]).sum() >= spread for j in chosen):
+            chosen.append(int(i))
+            if len(chosen) == BATCH:
+                break
+    return np.array(chosen)
+
+
 def averages(rows: list[dict]) -> dict[str, float]:
     return {key: round(float(np.mean([r[key] for r in rows])), 4) for key in rows[0] if key != "iteration"}
 
@@ -98,6 +113,8 @@ def main() -> None:
     parser.add_argument("--mutants", type=int, default=300)
     parser.add_argument("--predictors", nargs="+", choices=sorted(PREDICTORS), default=sorted(PREDICTORS))
     parser.add_argument("--hops", type=int, default=1, help="rounds of mutations that make the candidates")
+    parser.add_argument("--spread", type=int, nargs="+", default=[0], metavar="D",
+                        help="also pick batches whose members differ in at least D tokens (0: best predicted)")
     parser.add_argument("--epochs", type=int, default=1000, help="epochs of the fresh controller fit (nao)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="controller settings (fresh fit)")
     args = parser.parse_args()
@@ -126,12 +143,15 @@ def main() -> None:
                                    np.random.default_rng([run_index, iteration]))
                 predicted = predict(found)
                 true = np.array([m["valid_acc"] for m in surrogate.metrics(found)])
-                chosen = true[np.argsort(-predicted, kind="stable")[:BATCH]]
-                rows[name].append({"iteration": iteration, "tau": kendall_tau(true, predicted),
-                                   "batch_best": chosen.max(), "batch_mean": chosen.mean(),
-                                   "candidates_best": true.max(), "seconds": time.perf_counter() - started})
-                print(f"{run.name} iteration {iteration} (pool {len(pool)}) {name}: tau {rows[name][-1]['tau']:.3f}"
-                      f" batch best {chosen.max():.3f} (best candidate {true.max():.3f})", file=sys.stderr)
+                tokens = np.array([space.to_tokens(space.canonical(a)) for a in found])
+                row = {"iteration": iteration, "tau": kendall_tau(true, predicted)}
+                for spread in sorted(set(args.spread) | {0}):
+                    chosen = true[diverse_batch(predicted, tokens, spread)]
+                    suffix = f"_spread{spread}" if spread else ""
+                    row |= {f"batch_best{suffix}": chosen.max(), f"batch_mean{suffix}": chosen.mean()}
+                rows[name].append(row | {"candidates_best": true.max(), "seconds": time.perf_counter() - started})
+                print(f"{run.name} iteration {iteration} (pool {len(pool)}) {name}: tau {row['tau']:.3f}"
+                      f" batch best {row['batch_best']:.3f} (best candidate {true.max():.3f})", file=sys.stderr)
             rng = np.random.default_rng(run_index)
             draws = np.array([rng.choice(truth, BATCH, replace=False) for _ in range(1000)])
             rows["random"].append({"iteration": iteration, "batch_best": draws.max(axis=1).mean(),
@@ -141,8 +161,8 @@ def main() -> None:
     summary = {name: {f"iteration {i}": averages([r for r in entries if r["iteration"] == i])
                       for i in args.iterations} | {"all": averages(entries)} for name, entries in rows.items()}
     print(json.dumps({"benchmark": "acquisition", "runs": len(args.runs), "iterations": args.iterations,
-                      "mutants": args.mutants, "hops": args.hops, "epochs": args.epochs, "hyper": hyper,
-                      "results": summary}))
+                      "mutants": args.mutants, "hops": args.hops, "spread": args.spread, "epochs": args.epochs,
+                      "hyper": hyper, "results": summary}))
 
 
 if __name__ == "__main__":

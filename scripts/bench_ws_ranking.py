@@ -25,8 +25,10 @@ cells, tau among the file's top 20 % and top 50 % (by its measured metric) and a
 no supernet chose), precision@10 (share of the true top 10 among the supernet's top 10), and the true metric of the
 supernet's pick (its best-scored cell) beside the file's best and the mean of its ``random`` cells;
 ``parameter_count`` holds the same metrics for the cells ranked by the weights they use (CNN tasks), a baseline that
-needs no supernet. Two measures say why a supernet misranks the random cells: tau between its scores and their weights
-(``kendall_tau_random_with_parameter_count``: does it see what capacity buys?) and, in the summary, tau between the
+needs no supernet, and ``supernet_and_parameter_count`` the same for each run's supernet combined with it (the
+sum of a cell's average ranks under both; per run and as mean and std). Two measures say why a supernet misranks
+the random cells: tau between its scores and their weights (``kendall_tau_random_with_parameter_count``: does it
+see what capacity buys?) and, in the summary, tau between the
 runs' scores (``kendall_tau_random_between_runs``, per pair of runs: supernets that agree with each other and not
 with the truth share a bias; supernets that disagree are noisy). ``--score-with KEY=VALUE ...`` changes the runs'
 saved configs for the scoring only (the supernets' weights are the searches'), e.g.
@@ -58,7 +60,7 @@ from common import FinalSupernet, load_final_supernet, searched_runs, standalone
 from ws_ground_truth import read_metric_cells
 
 from nao.errors import UserError
-from nao.predictors.metrics import kendall_tau, precision_at_k, spearman
+from nao.predictors.metrics import average_ranks, kendall_tau, precision_at_k, spearman
 from nao.results import load_results
 from nao.search.evaluators import make_evaluator
 
@@ -131,14 +133,17 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     ground-truth file ``path``: the metrics of ``ground_truth_metrics`` per run, and their mean and standard
     deviation over the runs (of the metrics every run has: a tau among tied values has none). Where the task counts
     an arch's weights (the CNN supernet's ``parameters_of``), ``parameter_count`` holds the same metrics for the
-    ranking by that count: the baseline a supernet must beat, since it needs no training at all. ``repeats``:
+    ranking by that count: the baseline a supernet must beat, since it needs no training at all; and
+    ``supernet_and_parameter_count`` those of each run's supernet combined with it (the sum of a cell's two average
+    ranks: equal weights, nothing fitted to the truth), which says whether the two carry different information
+    (White et al. 2021 combine predictor families this way). ``repeats``:
     files of the same cells trained with other seeds; a cell's truth is its mean over the files that hold it."""
     finals = [load_final_supernet(run, score_with) for run in runs]
     metric = finals[0].supernet.metric
     cells, truth, is_random, repeated = read_truth(path, repeats, metric)
     if len(cells) < 2:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
-    per_run, parameter_count, all_scores, weights = [], None, [], None
+    per_run, parameter_count, all_scores, weights, with_weights = [], None, [], None, []
     for run, final in zip(runs, finals, strict=True):
         supernet = final.supernet
         if supernet.metric != metric:
@@ -152,9 +157,13 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             weights = np.array([sign * supernet.parameters_of(a) for a in archs], dtype=float)
             parameter_count = picked_named(ground_truth_metrics(weights, truth, is_random,
                                                                 minimize=supernet.minimize), cells)
-        if weights is not None and is_random.sum() >= 2:
-            per_run[-1]["kendall_tau_random_with_parameter_count"] = rounded(
-                kendall_tau(weights[is_random], all_scores[-1][is_random]))
+        if weights is not None:
+            if is_random.sum() >= 2:
+                per_run[-1]["kendall_tau_random_with_parameter_count"] = rounded(
+                    kendall_tau(weights[is_random], all_scores[-1][is_random]))
+            with_weights.append({"run": str(run), **picked_named(ground_truth_metrics(
+                average_ranks(all_scores[-1]) + average_ranks(weights), truth, is_random,
+                minimize=supernet.minimize), cells)})
         print(json.dumps(per_run[-1]), file=sys.stderr)
     summary = mean_and_std(per_run)
     if len(runs) > 1 and is_random.sum() >= 2:
@@ -165,7 +174,9 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
             "repeats": list(map(str, repeats)), "repeated_cells": repeated,
             "score_with": list(score_with), "runs": per_run, "summary": summary,
-            **({"parameter_count": parameter_count} if parameter_count else {})}
+            **({"parameter_count": parameter_count,
+                "supernet_and_parameter_count": {"runs": with_weights, "summary": mean_and_std(with_weights)}}
+               if parameter_count else {})}
 
 
 def mean_and_std(per_run: list[dict]) -> dict:

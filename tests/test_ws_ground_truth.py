@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 from conftest import write_stripes
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau, rankdata, spearmanr
 
 import nao
 from nao.search import load_config, run_search
@@ -388,6 +388,22 @@ def test_the_parameter_count_baseline_ranks_cells_by_the_weights_they_use(runs, 
     bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path)])
     baseline = json.loads(capsys.readouterr().out.splitlines()[-1])["parameter_count"]
     assert baseline["kendall_tau"] == 1.0 and weights[baseline["picked_arch"]] == max(weights.values())
+
+
+def test_the_supernet_combined_with_the_parameter_count_ranks_cells_by_the_sum_of_their_two_ranks(
+        runs, tmp_path, capsys):
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    scores = np.array([final.supernet.evaluate(arch)["valid_acc"] for arch in final.pool])
+    weights = np.array([final.supernet.parameters_of(arch) for arch in final.pool], dtype=float)
+    rank_sum = rankdata(scores) + rankdata(weights)
+    path = tmp_path / "rank_sum.jsonl"  # the truth is the combined ranking itself
+    path.write_text("".join(json.dumps({"arch": SPACE.format(arch), "valid_acc": float(r), "group": "random"}) + "\n"
+                            for arch, r in zip(final.pool, rank_sum, strict=True)))
+    bench_ws_ranking.main([str(runs[0]), str(runs[0]), "--ground-truth", str(path)])
+    combined = json.loads(capsys.readouterr().out.splitlines()[-1])["supernet_and_parameter_count"]
+    assert [r["kendall_tau"] for r in combined["runs"]] == [1.0, 1.0]
+    assert combined["summary"]["kendall_tau"] == {"mean": 1.0, "std": 0.0}
+    assert combined["runs"][0]["picked_arch"] == SPACE.format(final.pool[int(np.argmax(rank_sum))])
 
 
 def test_the_supernets_agreement_with_each_other_and_with_the_weights_is_measured_among_the_random_cells(
