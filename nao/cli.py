@@ -108,8 +108,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     sys.stdout.write("".join(line + "\n" for line in out))
 
 
+OWN_OPTIONS = {"epochs": "--epochs", "device": "--device"}  # controller settings `predictor fit` has options for
+
+
 def controller_hyperparameters(pairs: list[str]) -> dict:
-    """``--set``'s ``KEY=VALUE`` pairs (values parsed as YAML), checked against ``ControllerConfig``."""
+    """``--set``'s ``KEY=VALUE`` pairs (values parsed as YAML), checked against ``ControllerConfig``; a key with an
+    option of its own (``OWN_OPTIONS``) is refused, so no setting is given twice."""
     from nao.config import ConfigError, apply_overrides, from_dict
     from nao.controller import ControllerConfig
 
@@ -118,6 +122,9 @@ def controller_hyperparameters(pairs: list[str]) -> dict:
         config = from_dict(ControllerConfig, data)
     except ConfigError as err:
         raise ConfigError(f"--set: {err}") from None
+    clashes = sorted(data.keys() & OWN_OPTIONS.keys())
+    if clashes:
+        raise ConfigError(f"--set: {clashes[0]!r} has an option of its own: use {OWN_OPTIONS[clashes[0]]}")
     return {key: getattr(config, key) for key in data}
 
 
@@ -268,10 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", type=positive_int, default=1, metavar="K",
                    help="fit K controllers (seeds SEED, SEED+1000, ...) and predict their mean: K times the "
                    "fitting time, a better ranking (K=5: Kendall tau +0.01 to +0.02 measured, docs/benchmarks.md); "
-                   "`predictor score` uses them all, `propose` one (DIR/member0)")
+                   "`predictor score` uses them all; `propose` needs one member: --model DIR/member0")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="controller hyperparameters (README, Reference), e.g. hidden_dim=192 embedding_dim=96 "
-                   "predict_equivalents=true")
+                   "predict_equivalents=true (epochs and device: --epochs, --device)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the fitted model")
     p.set_defaults(run=cmd_predictor_fit)

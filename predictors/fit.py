@@ -44,7 +44,8 @@ def fit_predictor(space: SearchSpace, archs: Sequence[Arch], scores: Sequence[fl
                   progress: Callable[[int, float], None] | None = None,
                   **hyper) -> tuple[Controller | ControllerEnsemble, dict]:
     """Fit on a random ``1 - holdout`` share, report metrics on the rest (``nao predictor fit``); ``members`` > 1:
-    an ensemble of that many controllers (``ControllerEnsemble``), reported on its mean prediction."""
+    an ensemble of that many controllers (``ControllerEnsemble``), its ranking reported on the mean prediction and
+    its ``reconstruction_acc`` on the first member's decoder (the one ``propose`` would use)."""
     started = time.perf_counter()
     scores = np.asarray(scores, dtype=np.float64)
     train, test = split_holdout(len(archs), holdout, seed)

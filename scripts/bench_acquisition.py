@@ -18,7 +18,8 @@ best-predicted candidates of the rounds before (a predictor-guided local search 
 neighbourhood of the pool's best archs). ``--spread D ...`` also picks diverse batches: greedily by prediction,
 skipping each candidate whose canonical token sequence differs in fewer than D positions from one already picked
 (mutations of one parent differ in about two; batch Bayesian optimisation spreads a batch so that one wrong
-prediction does not waste it all); their metrics carry the suffix ``_spreadD``.
+prediction does not waste it all); their metrics carry the suffix ``_spreadD``, and ``batch_size_spreadD`` says how
+many candidates such a batch holds (fewer than 10 where too few are far enough apart).
 Prints one JSON object.
 
     python scripts/bench_search.py --benchmarks darts --strategies nao --seeds 10 --budgets 300 --no-report \
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1000, help="epochs of the fresh controller fit (nao)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="controller settings (fresh fit)")
     args = parser.parse_args()
+    if min(args.spread) < 0:
+        parser.error(f"--spread: a number of tokens, 0 or more, got {min(args.spread)}")
     hyper = parse_overrides(args.set)
     space = nao.get_space("darts")
     surrogate = make_evaluator(space, parse_evaluator_config({"type": "nb301", "path": str(NB301_DIR)}))
@@ -149,6 +152,8 @@ def main() -> None:
                     chosen = true[diverse_batch(predicted, tokens, spread)]
                     suffix = f"_spread{spread}" if spread else ""
                     row |= {f"batch_best{suffix}": chosen.max(), f"batch_mean{suffix}": chosen.mean()}
+                    if spread:  # fewer than BATCH where the candidates are too close together
+                        row[f"batch_size{suffix}"] = len(chosen)
                 rows[name].append(row | {"candidates_best": true.max(), "seconds": time.perf_counter() - started})
                 print(f"{run.name} iteration {iteration} (pool {len(pool)}) {name}: tau {row['tau']:.3f}"
                       f" batch best {row['batch_best']:.3f} (best candidate {true.max():.3f})", file=sys.stderr)

@@ -153,8 +153,7 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
         found = ground_truth_metrics(all_scores[-1], truth, is_random, minimize=supernet.minimize)
         per_run.append({"run": str(run), **picked_named(found, cells)})
         if weights is None and hasattr(supernet, "parameters_of"):
-            sign = -1.0 if supernet.minimize else 1.0  # the biggest cell is the best-scored
-            weights = np.array([sign * supernet.parameters_of(a) for a in archs], dtype=float)
+            weights = signed_parameter_counts(supernet, archs)
             parameter_count = picked_named(ground_truth_metrics(weights, truth, is_random,
                                                                 minimize=supernet.minimize), cells)
         if weights is not None:
@@ -177,6 +176,13 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             **({"parameter_count": parameter_count,
                 "supernet_and_parameter_count": {"runs": with_weights, "summary": mean_and_std(with_weights)}}
                if parameter_count else {})}
+
+
+def signed_parameter_counts(supernet, archs: list) -> np.ndarray:
+    """The weights each arch uses in ``supernet``, as scores in its metric's direction (negated where lower scores
+    are better): ranked like scores, the biggest cell comes first."""
+    sign = -1.0 if supernet.minimize else 1.0
+    return np.array([sign * supernet.parameters_of(a) for a in archs], dtype=float)
 
 
 def mean_and_std(per_run: list[dict]) -> dict:

@@ -11,12 +11,13 @@ sub-supernet of its part: archs that interfere in the shared weights no longer s
 space is cut (:data:`SPLITS`): ``op:P``, by the op at token position ``P`` (Zhao et al.'s edge; position 1 is the
 normal cell's first op); ``params:K``, into ``K`` bins of equal probability of the weights an arch uses in the
 supernet (what the ground truth follows and the supernets do not see, docs/cnn.md); ``none``, one part: the
-control, the one supernet trained as many epochs as all parts together (``--epochs`` times the parts of the split
-it is compared with).
+control, the one supernet trained on. For a control as long as a split of K parts at E epochs each, give ``none``
+``--epochs`` E times K yourself (the script does not scale it).
 
 Each part's sub-supernet trains ``--epochs`` epochs (one cosine cycle, as a search's stage) on archs drawn uniformly
 from its part of the whole space, then scores the ground-truth cells of its part. One JSON file per run in ``DIR``
-(``RUN_NAME-SPLIT-eE.json``, its scores; an existing one is read, not trained again); prints one JSON object:
+(``RUN_NAME-SPLIT-eE.json``: its scores, with the run and the cells they are for; an existing one is read, not
+trained again, and refused if it holds another run's or other cells' scores); prints one JSON object:
 ``bench_ws_ranking``'s ground-truth metrics per run, τ between the scores of the truth's random cells and the weights
 they use (``kendall_tau_random_with_parameter_count``: does the split let the supernets see capacity?), their mean
 and standard deviation over the runs, and the seconds.
@@ -33,14 +34,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bench_ws_ranking import add_truth_arguments, ground_truth_metrics, mean_and_std, picked_named, read_truth, rounded
+from bench_ws_ranking import (
+    add_truth_arguments,
+    ground_truth_metrics,
+    mean_and_std,
+    picked_named,
+    read_truth,
+    rounded,
+    signed_parameter_counts,
+)
 from common import FinalSupernet, load_final_supernet
 
 from nao.errors import UserError
 from nao.predictors.metrics import kendall_tau
 from nao.spaces.base import Arch
 
-DRAWS_PER_PART = 3000  # archs of a part its sub-supernet draws from (more than its mini-batches: nearly all unique)
+DRAWS_PER_PART = 3000  # archs a part's sub-supernet draws from, at most and on average (the split's draws are
+#                        DRAWS_PER_PART times its parts); more than its mini-batches: nearly all unique
 
 Split = Callable[[FinalSupernet], Callable[[Arch], int]]
 
@@ -106,16 +116,20 @@ def few_shot(args: argparse.Namespace) -> dict:
         if not hasattr(final.supernet, "parameters_of"):
             raise UserError(f"{run}: not a CNN supernet search")
         path = args.out / f"{run.name}-{args.split.replace(':', '')}-e{args.epochs}.json"
+        archs = [c["arch"] for c in cells]
         if not path.exists():
-            found = split_scores(final, [final.space.parse(c["arch"]) for c in cells], args.split, args.epochs)
+            found = split_scores(final, [final.space.parse(a) for a in archs], args.split, args.epochs)
             tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(found))
+            tmp.write_text(json.dumps({"run": str(run.resolve()), "archs": archs, **found}))
             tmp.replace(path)
         found = json.loads(path.read_text())
+        if (found.get("run"), found.get("archs")) != (str(run.resolve()), archs):
+            raise UserError(f"{path}: the scores of {found.get('run', 'another run')} on other cells or of another "
+                            f"run than {run}; give another --out or remove it")
         seconds.append(found["seconds"])
         scores = np.array(found["scores"])
         metrics = ground_truth_metrics(scores, truth, is_random, minimize=final.supernet.minimize)
-        weights = np.array([final.supernet.parameters_of(final.space.parse(c["arch"])) for c in cells], dtype=float)
+        weights = signed_parameter_counts(final.supernet, [final.space.parse(a) for a in archs])
         per_run.append({"run": str(run), "parts": found["parts"], **picked_named(metrics, cells),
                         "kendall_tau_random_with_parameter_count": rounded(kendall_tau(weights[is_random],
                                                                                        scores[is_random]))})
@@ -134,7 +148,8 @@ def split_scores(final: FinalSupernet, archs: list[Arch], split: str, epochs: in
     evaluator, rng = final.supernet, np.random.default_rng(final.config.seed)
     parts = [part_of(a) for a in archs]
     by_part: dict[int, list[Arch]] = {}
-    while sum(map(len, by_part.values())) < DRAWS_PER_PART * len(set(parts)):  # the whole space's draws, sorted
+    while (sum(map(len, by_part.values())) < DRAWS_PER_PART * len(set(parts))  # the whole space's draws, sorted
+           or not by_part.keys() >= set(parts)):  # and at least one of every part the cells fall in
         arch = final.space.sample(rng)
         by_part.setdefault(part_of(arch), []).append(arch)
     scores = np.zeros(len(archs))

@@ -10,9 +10,11 @@ import sys
 import numpy as np
 import pytest
 from conftest import write_results_csv
+from scipy.stats import kendalltau
 
 import nao
 from nao.cli import main
+from nao.predictors.fit import split_holdout
 
 NB201 = nao.get_space("nb201")
 
@@ -159,9 +161,13 @@ def test_predictor_fit_with_members_scores_with_their_mean_and_propose_asks_for_
     code, stdout, _ = run(capsys, "predictor", "fit", "--space", "nb201", "--results", str(results_csv),
                           "--epochs", "2", "--holdout", "0.2", "--members", "2", "--out", str(out))
     report = json.loads(stdout.strip().splitlines()[-1])
-    assert code == 0 and report["members"] == 2 and report["kendall_tau"] is not None
     archs = [NB201.parse(r["arch"]) for r in read_csv(results_csv)]
     members = [nao.Controller.load(out / f"member{m}").predict(archs) for m in (0, 1)]
+    _, held_out = split_holdout(len(archs), 0.2, 0)
+    scores = np.array([float(r["score"]) for r in read_csv(results_csv)])
+    assert code == 0 and report["members"] == 2 and report["n_holdout"] == len(held_out)
+    assert report["kendall_tau"] == pytest.approx(kendalltau(scores[held_out], np.mean(members, axis=0)[held_out])[0],
+                                                  abs=1e-4)  # the held-out ranking of the members' mean
     code, stdout, _ = run(capsys, "predictor", "score", "--model", str(out), "--archs", str(results_csv))
     predicted = [float(r["predicted"]) for r in csv.DictReader(stdout.splitlines())]
     assert code == 0 and predicted == pytest.approx(np.mean(members, axis=0), rel=1e-5)
@@ -182,7 +188,9 @@ def test_predictor_fit_set_changes_the_controllers_hyperparameters_and_refuses_u
     assert config.epochs == 1
     for pairs, message in ((["hiden_dim=16"], "nao: error: --set: unknown config key 'hiden_dim' (known: "),
                            (["hidden_dim=0"], "nao: error: --set: hidden_dim: must be at least 1"),
-                           (["hidden_dim"], "nao: error: --set: override 'hidden_dim' is not of the form key=value")):
+                           (["hidden_dim"], "nao: error: --set: override 'hidden_dim' is not of the form key=value"),
+                           (["device=cpu"], "nao: error: --set: 'device' has an option of its own: use --device"),
+                           (["epochs=3"], "nao: error: --set: 'epochs' has an option of its own: use --epochs")):
         code, _, err = run(capsys, "predictor", "fit", "--space", "nb201", "--results", str(results_csv),
                            "--set", *pairs, "--out", str(tmp_path / "refused"))
         assert code == 2 and err.startswith(message) and err.count("\n") == 1, err

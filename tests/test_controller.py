@@ -206,3 +206,28 @@ def test_an_ensemble_predicts_the_mean_of_controllers_fitted_from_seeds_a_thousa
                                   alone[0])
     ensemble.members[1].save(tmp_path / "ensemble")  # a controller saved over the ensemble replaces it
     np.testing.assert_array_equal(nao.controller.load_predictor(tmp_path / "ensemble").predict(archs[80:]), alone[1])
+    assert sorted(p.name for p in (tmp_path / "ensemble").iterdir()) == ["controller.json", "weights.pt"]
+
+
+def test_saving_replaces_what_was_saved_in_the_directory_before_and_keeps_everything_else(tmp_path):
+    out = tmp_path / "model"
+    nao.ControllerEnsemble("nb201", members=3, seed=0, **SMALL).save(out)
+    (out / "notes.txt").write_text("mine")
+    (out / "member2" / "plot.png").write_bytes(b"mine")
+    smaller = nao.ControllerEnsemble("nb201", members=2, seed=7, **SMALL)
+    smaller.save(out)  # two members over three: the third goes, but not what a user put beside it
+    assert sorted(p.name for p in out.iterdir()) == ["ensemble.json", "member0", "member1", "member2", "notes.txt"]
+    assert sorted(p.name for p in (out / "member2").iterdir()) == ["plot.png"]
+    loaded = nao.ControllerEnsemble.load(out)
+    assert len(loaded.members) == 2 and loaded.seed == 7
+    nao.Controller("nb201", seed=3, **SMALL).save(out)  # one controller over the ensemble
+    assert sorted(p.name for p in out.iterdir()) == ["controller.json", "member2", "notes.txt", "weights.pt"]
+    nao.ControllerEnsemble("nb201", members=2, seed=5, **SMALL).save(out)  # and an ensemble over the controller
+    assert not (out / "controller.json").exists() and nao.controller.load_predictor(out).seed == 5
+
+
+@pytest.mark.parametrize("content", ["{}", '{"members": [], "seed": 0}', '{"members": [1], "seed": 0}', "[1]", "{"])
+def test_a_malformed_ensemble_file_is_one_clear_error(tmp_path, content):
+    (tmp_path / "ensemble.json").write_text(content)
+    with pytest.raises(nao.UserError, match=r"not a saved controller ensemble"):
+        nao.ControllerEnsemble.load(tmp_path)

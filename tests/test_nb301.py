@@ -122,11 +122,3 @@ def test_without_onnxruntime_the_message_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"pip install 'nao-search\[nb301\]'"):
         make_evaluator(SPACE, config)
 
-
-def test_a_diverse_batch_skips_candidates_within_spread_tokens_of_one_already_picked(monkeypatch):
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
-    from bench_acquisition import diverse_batch
-    predicted = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
-    tokens = np.array([[0, 0, 0], [0, 0, 1], [1, 1, 1], [0, 1, 1], [1, 1, 0]])
-    assert diverse_batch(predicted, tokens, 0).tolist() == [0, 1, 2, 3, 4]  # fewer candidates than a batch
-    assert diverse_batch(predicted, tokens, 2).tolist() == [0, 2]  # 1 is one token from 0; 3 and 4 one from 2

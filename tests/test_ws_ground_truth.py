@@ -608,6 +608,12 @@ def test_few_shot_trains_each_parts_sub_supernet_on_its_part_alone_and_scores_it
     monkeypatch.setattr(ws_few_shot, "split_scores", lambda *a: pytest.fail("trained again"))
     ws_few_shot.main(argv)  # a rerun reads the scores from the file
     assert json.loads(capsys.readouterr().out) == result
+    other_truth = tmp_path / "other.jsonl"  # ... but not another truth's cells' scores from it
+    other_truth.write_text("".join(ground_truth.read_text().splitlines(keepends=True)[1:]))
+    with pytest.raises(SystemExit) as exit_info:
+        ws_few_shot.main([str(runs[0]), "--ground-truth", str(other_truth), *argv[3:]])
+    assert exit_info.value.code == 2
+    assert "other cells or of another run" in capsys.readouterr().err
 
 
 def test_few_shot_leaves_the_final_weights_as_they_were_and_scores_alike_on_a_rerun(runs, ground_truth, tmp_path):

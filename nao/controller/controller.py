@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -247,16 +249,16 @@ class Controller:
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``weights.pt`` then ``controller.json`` (last, so a half-written dir never loads); an ensemble saved
-        in ``path`` before is replaced (its ``ensemble.json`` removed first)."""
+        """Write ``weights.pt`` then ``controller.json`` (last, so a half-written dir never loads); a controller or an
+        ensemble saved in ``path`` before is removed first (:func:`remove_saved`)."""
         path = Path(path)
+        remove_saved(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / ENSEMBLE_FILE).unlink(missing_ok=True)
-        _atomic_write(path / WEIGHTS_FILE, lambda f: torch.save(self.model.state_dict(), f))
+        atomic_write(path / WEIGHTS_FILE, lambda f: torch.save(self.model.state_dict(), f))
         meta = {"format": FORMAT_VERSION, "space": self.space.name, "seed": self.seed,
                 "minimize": self.minimize, "fits": self._fits, "config": asdict(self.config),
                 "scaler": self.scaler.to_dict() if self.scaler else None}
-        _atomic_write(path / CONFIG_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        atomic_write(path / CONFIG_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | None = None) -> Controller:
@@ -289,7 +291,25 @@ def _adam(params, **kwargs) -> torch.optim.Adam:
         return torch.optim.Adam(params, foreach=True, **kwargs)
 
 
-def _atomic_write(path: Path, write: Callable) -> None:
+def remove_saved(path: Path) -> None:
+    """Remove what ``Controller.save`` or ``ControllerEnsemble.save`` wrote in ``path`` (nothing else): the file that
+    makes it load first (``ensemble.json``, ``controller.json``), so an interrupted removal or the save that follows
+    never leaves a mix of old and new that loads; then the weights and an ensemble's member directories."""
+    try:
+        members = json.loads((path / ENSEMBLE_FILE).read_text()).get("members", [])
+    except (OSError, ValueError, AttributeError):
+        members = []
+    for name in (ENSEMBLE_FILE, CONFIG_FILE, WEIGHTS_FILE):
+        (path / name).unlink(missing_ok=True)
+    for name in members:
+        if isinstance(name, str) and re.fullmatch(r"member\d+", name):
+            remove_saved(path / name)
+            with contextlib.suppress(OSError):  # keeps what a user put there
+                (path / name).rmdir()
+
+
+def atomic_write(path: Path, write: Callable) -> None:
+    """``write(f)`` into a temporary file beside ``path``, then renamed onto it: ``path`` is never half-written."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         write(f)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nao.controller.controller import ENSEMBLE_FILE, Controller, _atomic_write
+from nao.controller.controller import ENSEMBLE_FILE, Controller, atomic_write, remove_saved
 from nao.errors import ModelDirError
 from nao.spaces.base import Arch, SearchSpace
 
@@ -32,9 +32,12 @@ class ControllerEnsemble:
                  **hyper) -> None:
         if members < 1:
             raise ValueError(f"an ensemble needs at least 1 member, got {members}")
-        self.members = [Controller(space, seed=seed + SEED_STRIDE * m, minimize=minimize, **hyper)
-                        for m in range(members)]
-        self.space, self.seed, self.minimize = self.members[0].space, seed, minimize
+        self._set_members([Controller(space, seed=seed + SEED_STRIDE * m, minimize=minimize, **hyper)
+                           for m in range(members)], seed)
+
+    def _set_members(self, members: list[Controller], seed: int) -> None:
+        self.members, self.seed = members, seed
+        self.space, self.minimize = members[0].space, members[0].minimize
 
     def fit(self, archs: Iterable[Arch | str], scores: Sequence[float], *, epochs: int | None = None,
             progress: Callable[[int, float], None] | None = None) -> list[dict]:
@@ -54,24 +57,30 @@ class ControllerEnsemble:
 
     def save(self, path: str | os.PathLike) -> None:
         """Each member in ``member0/``, ``member1/``, ... (a saved controller each), then ``ensemble.json`` (last, so
-        a half-written directory never loads)."""
+        a half-written directory never loads); a controller or an ensemble saved in ``path`` before is removed
+        first."""
         path = Path(path)
+        remove_saved(path)
         for m, member in enumerate(self.members):
             member.save(path / f"member{m}")
         meta = {"members": [f"member{m}" for m in range(len(self.members))], "seed": self.seed}
-        _atomic_write(path / ENSEMBLE_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        atomic_write(path / ENSEMBLE_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | None = None) -> ControllerEnsemble:
         path = Path(path)
         try:
             meta = json.loads((path / ENSEMBLE_FILE).read_text())
-        except (OSError, ValueError) as err:
-            raise ModelDirError(f"{path}: not a saved controller ensemble ({err})") from None
+            names, seed = meta["members"], int(meta["seed"])
+            if not names or not all(isinstance(name, str) for name in names):
+                raise ValueError(f"'members' must name at least one member directory, got {names!r}")
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise ModelDirError(f"{path}: not a saved controller ensemble ({type(err).__name__}: {err})") from None
+        members = [Controller.load(path / name, device=device) for name in names]
+        if any((m.space.name, m.minimize) != (members[0].space.name, members[0].minimize) for m in members):
+            raise ModelDirError(f"{path}: its members differ in search space or in the direction of the scores")
         ensemble = cls.__new__(cls)
-        ensemble.members = [Controller.load(path / name, device=device) for name in meta["members"]]
-        first = ensemble.members[0]
-        ensemble.space, ensemble.seed, ensemble.minimize = first.space, meta["seed"], first.minimize
+        ensemble._set_members(members, seed)
         return ensemble
 
 
