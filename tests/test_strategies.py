@@ -68,7 +68,8 @@ class CrashAfter(StaticEvaluator):
         return None
 
 
-@pytest.mark.parametrize("strategy, extra", [(s, {}) for s in NEW_STRATEGIES] + [("nao", {"nao": NAO_ITS})])
+@pytest.mark.parametrize("strategy, extra", [(s, {}) for s in NEW_STRATEGIES] + [("local", {"local.step": 0}),
+                                                                                 ("nao", {"nao": NAO_ITS})])
 def test_a_run_cut_mid_batch_resumes_to_where_the_uninterrupted_run_ends(strategy, extra, tmp_path, monkeypatch):
     nao.register_evaluator("crash-after", CrashAfter, config=nao.EvaluatorConfig, overwrite=True)
     settings = {"evaluator.type": "crash-after"} | extra
@@ -83,9 +84,10 @@ def test_a_run_cut_mid_batch_resumes_to_where_the_uninterrupted_run_ends(strateg
     assert resumed["best_metric"] == straight["best_metric"]
 
 
-def test_local_search_evaluates_the_whole_neighbourhood_then_moves_to_its_best(tmp_path):
+def test_local_search_with_step_0_evaluates_the_whole_neighbourhood_then_moves_to_its_best(tmp_path):
     space = get_space("nb201")
-    run_search(config("local", budget=60, **{"local.initial": 1}), tmp_path / "run", progress=False)
+    run_search(config("local", budget=60, **{"local.initial": 1, "local.step": 0}), tmp_path / "run",
+               progress=False)
     records = RunDir(tmp_path / "run").read_history()
     start = space.parse(records[0].arch)
     first = [r for r in records if r.stage == 2]  # stage 1 is the random start
@@ -99,10 +101,45 @@ def test_local_search_evaluates_the_whole_neighbourhood_then_moves_to_its_best(t
 
 
 def test_local_search_with_a_neighbour_limit_samples_that_many(tmp_path):
-    run_search(config("local", budget=40, **{"local.neighbours": 5, "local.initial": 1}), tmp_path / "run",
-               progress=False)
+    settings = {"local.neighbours": 5, "local.initial": 1, "local.step": 0}
+    run_search(config("local", budget=40, **settings), tmp_path / "run", progress=False)
     per_stage = np.bincount([r.stage for r in RunDir(tmp_path / "run").read_history()])[1:]
     assert per_stage[0] == 1 and (per_stage[1:-1] <= 5).all() and (per_stage[1:-1] > 0).all()
+
+
+def test_local_search_with_step_1_moves_at_the_first_neighbour_that_improves(tmp_path):
+    space = get_space("nb201")
+    run_search(config("local", budget=80, **{"local.initial": 1, "local.step": 1}), tmp_path / "run",
+               progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    assert np.bincount([r.stage for r in records])[1:].max() == 1  # one arch per stage
+    current, moves = records[0], 0
+    for r in records[1:]:
+        if r.source == "restart":
+            current = r
+            continue
+        around = {space.canonical(a) for a in space.neighbours(space.parse(current.arch))}
+        assert r.source == "neighbour" and space.canonical(space.parse(r.arch)) in around
+        if r.metrics["score"] > current.metrics["score"]:
+            current, moves = r, moves + 1
+    assert moves >= 2
+
+
+def test_local_search_restarts_from_the_best_of_initial_random_archs(tmp_path):
+    space = get_space("nb201")
+    run_search(config("local", budget=150, **{"local.initial": 3, "local.step": 1}), tmp_path / "run",
+               progress=False)
+    records = RunDir(tmp_path / "run").read_history()
+    stages = {}
+    for r in records:
+        stages.setdefault(r.stage, []).append(r)
+    restarts = [group for group in stages.values() if group[0].source == "restart"]
+    assert restarts and all(len(group) == 3 for group in restarts[:-1])
+    for group in restarts[:-1]:  # the climb goes on from the best of them
+        following = stages[group[0].stage + 1][0]
+        best = max(group, key=lambda r: r.metrics["score"])
+        assert space.canonical(space.parse(following.arch)) in {
+            space.canonical(a) for a in space.neighbours(space.parse(best.arch))}
 
 
 def test_the_reinforce_policy_is_a_distribution_over_exactly_the_valid_archs():
