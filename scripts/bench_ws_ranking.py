@@ -28,9 +28,9 @@ supernet's pick (its best-scored cell) beside the file's best and the mean of it
 needs no supernet, and ``supernet_and_parameter_count`` the same for each run's supernet combined with it (the
 sum of a cell's average ranks under both; per run and as mean and std). Two measures say why a supernet misranks
 the random cells: tau between its scores and their weights (``kendall_tau_random_with_parameter_count``: does it
-see what capacity buys?) and, in the summary, tau between the
-runs' scores (``kendall_tau_random_between_runs``, per pair of runs: supernets that agree with each other and not
-with the truth share a bias; supernets that disagree are noisy). ``--score-with KEY=VALUE ...`` changes the runs'
+see what capacity buys?) and, in the summary, tau between the runs' scores (``kendall_tau_random_between_runs``, per
+pair of runs: supernets that agree with each other and not with the truth share a bias; supernets that disagree are
+noisy). ``--score-with KEY=VALUE ...`` changes the runs'
 saved configs for the scoring only (the supernets' weights are the searches'), e.g.
 ``evaluator.task.valid_images=6000``: what the ranking would be had the searches scored their archs on more
 validation images. ``--repeats FILE ...``: the file's cells trained with other training seeds (``ws_ground_truth.py

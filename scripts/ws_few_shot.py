@@ -117,8 +117,9 @@ def few_shot(args: argparse.Namespace) -> dict:
             raise UserError(f"{run}: not a CNN supernet search")
         path = args.out / f"{run.name}-{args.split.replace(':', '')}-e{args.epochs}.json"
         archs = [c["arch"] for c in cells]
+        parsed = [final.space.parse(a) for a in archs]
         if not path.exists():
-            found = split_scores(final, [final.space.parse(a) for a in archs], args.split, args.epochs)
+            found = split_scores(final, parsed, args.split, args.epochs)
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(json.dumps({"run": str(run.resolve()), "archs": archs, **found}))
             tmp.replace(path)
@@ -129,7 +130,7 @@ def few_shot(args: argparse.Namespace) -> dict:
         seconds.append(found["seconds"])
         scores = np.array(found["scores"])
         metrics = ground_truth_metrics(scores, truth, is_random, minimize=final.supernet.minimize)
-        weights = signed_parameter_counts(final.supernet, [final.space.parse(a) for a in archs])
+        weights = signed_parameter_counts(final.supernet, parsed)
         per_run.append({"run": str(run), "parts": found["parts"], **picked_named(metrics, cells),
                         "kendall_tau_random_with_parameter_count": rounded(kendall_tau(weights[is_random],
                                                                                        scores[is_random]))})
