@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=Path, nargs="+", default=[], metavar="FILE",
                         help="with --ground-truth: its cells trained with other seeds (ws_ground_truth.py "
                              "--train-seed); a cell's truth is its mean over the files")
+    parser.add_argument("--rank-by-loss", action="store_true",
+                        help="with --ground-truth: rank cells by the supernet's validation cross-entropy (valid_loss, "
+                             "lower first) instead of its accuracy (CNN supernets)")
     parser.add_argument("--score-with", nargs="+", default=[], metavar="KEY=VALUE",
                         help="with --ground-truth: config overrides for scoring, e.g. evaluator.task.valid_images=6000")
     parser.add_argument("--search", type=Path, metavar="CONFIG",
@@ -88,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--search-dir", type=Path, help="where --search's runs go (SEARCH_DIR/search-seedS)")
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args(argv)
-    if not args.ground_truth and (len(args.runs) != 1 or args.score_with or args.search or args.repeats):
-        parser.error("several RUN_DIRs, --score-with, --repeats and --search need --ground-truth; "
+    if not args.ground_truth and (len(args.runs) != 1 or args.score_with or args.search or args.repeats
+                                  or args.rank_by_loss):
+        parser.error("several RUN_DIRs, --score-with, --repeats, --rank-by-loss and --search need --ground-truth; "
                      "without it, one RUN_DIR")
     if bool(args.search) != bool(args.search_dir):
         parser.error("--search and --search-dir go together")
@@ -98,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.search:
             args.runs += searched_runs(args.search, args.seeds, args.search_dir, args.set)
-        result = (against_ground_truth(args.runs, args.ground_truth, args.score_with, args.repeats) if args.ground_truth
-                  else one_run(args))
+        result = (against_ground_truth(args.runs, args.ground_truth, args.score_with, args.repeats,
+                                       rank_by_loss=args.rank_by_loss) if args.ground_truth else one_run(args))
     except UserError as err:
         print(f"bench_ws_ranking: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -128,7 +132,8 @@ def one_run(args: argparse.Namespace) -> dict:
             "pairs": [[a, round(float(w), 2), round(float(t), 2)] for a, w, t in rows]}
 
 
-def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (), repeats: list[Path] = ()) -> dict:
+def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (), repeats: list[Path] = (), *,
+                         rank_by_loss: bool = False) -> dict:
     """Each run's last supernet (its config changed by ``score_with`` overrides) scored on every cell of
     ground-truth file ``path``: the metrics of ``ground_truth_metrics`` per run, and their mean and standard
     deviation over the runs (of the metrics every run has: a tau among tied values has none). Where the task counts
@@ -136,8 +141,12 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     ranking by that count: the baseline a supernet must beat, since it needs no training at all; and
     ``supernet_and_parameter_count`` those of each run's supernet combined with it (the sum of a cell's two average
     ranks: equal weights, nothing fitted to the truth), which says whether the two carry different information
-    (White et al. 2021 combine predictor families this way). ``repeats``:
-    files of the same cells trained with other seeds; a cell's truth is its mean over the files that hold it."""
+    (White et al. 2021 combine predictor families this way). With several runs, ``all_supernets`` holds the
+    metrics of the cells ranked by the sum of their average ranks over every run's supernet (an ensemble of
+    supernets: each one's own noise averages out, their shared bias does not), alone and with the parameter count.
+    ``repeats``: files of the same cells trained with other seeds; a cell's truth is its mean over the files that
+    hold it. ``rank_by_loss``: supernets rank cells by their validation cross-entropy (``valid_loss``, lower
+    first) instead of ``metric``."""
     finals = [load_final_supernet(run, score_with) for run in runs]
     metric = finals[0].supernet.metric
     cells, truth, is_random, repeated = read_truth(path, repeats, metric)
@@ -149,7 +158,7 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
         if supernet.metric != metric:
             raise UserError(f"{run}: its supernet scores {supernet.metric!r}, {runs[0]}'s {metric!r}")
         archs = [final.space.parse(c["arch"]) for c in cells]
-        all_scores.append(np.array([supernet.evaluate(a)[metric] for a in archs]))
+        all_scores.append(supernet_scores(supernet, archs, rank_by_loss))
         found = ground_truth_metrics(all_scores[-1], truth, is_random, minimize=supernet.minimize)
         per_run.append({"run": str(run), **picked_named(found, cells)})
         if weights is None and hasattr(supernet, "parameters_of"):
@@ -170,12 +179,35 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
         known = [tau for tau in pairs if tau is not None]
         summary["kendall_tau_random_between_runs"] = {"mean": rounded(float(np.mean(known))) if known else None,
                                                       "pairs": pairs}
+    together, minimize = {}, finals[0].supernet.minimize
+    if len(runs) > 1:
+        ensemble = sum(average_ranks(scores) for scores in all_scores)
+        together["all_supernets"] = {"supernets": picked_named(ground_truth_metrics(
+            ensemble, truth, is_random, minimize=minimize), cells)}
+        if weights is not None:
+            together["all_supernets"]["with_parameter_count"] = picked_named(ground_truth_metrics(
+                ensemble + len(runs) * average_ranks(weights), truth, is_random, minimize=minimize), cells)
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
-            "repeats": list(map(str, repeats)), "repeated_cells": repeated,
-            "score_with": list(score_with), "runs": per_run, "summary": summary,
+            "ranked_by": "valid_loss" if rank_by_loss else metric, "repeats": list(map(str, repeats)),
+            "repeated_cells": repeated, "score_with": list(score_with), "runs": per_run, "summary": summary,
+            **together,
             **({"parameter_count": parameter_count,
                 "supernet_and_parameter_count": {"runs": with_weights, "summary": mean_and_std(with_weights)}}
                if parameter_count else {})}
+
+
+def supernet_scores(supernet, archs: list, rank_by_loss: bool) -> np.ndarray:
+    """Each arch's supernet score in the metric's direction: its ``metric``, or with ``rank_by_loss`` its negated
+    (or, where the metric is minimised, its) validation cross-entropy, so that the cells rank the same way."""
+    if not rank_by_loss:
+        return np.array([supernet.evaluate(a)[supernet.metric] for a in archs])
+    losses = []
+    for arch in archs:
+        scores = supernet.evaluate(arch)
+        if "valid_loss" not in scores:
+            raise UserError(f"--rank-by-loss: the {type(supernet).__name__} reports no valid_loss")
+        losses.append(scores["valid_loss"])
+    return (1.0 if supernet.minimize else -1.0) * np.array(losses)
 
 
 def signed_parameter_counts(supernet, archs: list) -> np.ndarray:

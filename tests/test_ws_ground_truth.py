@@ -406,6 +406,39 @@ def test_the_supernet_combined_with_the_parameter_count_ranks_cells_by_the_sum_o
     assert combined["runs"][0]["picked_arch"] == SPACE.format(final.pool[int(np.argmax(rank_sum))])
 
 
+def test_rank_by_loss_ranks_cells_by_the_supernets_validation_cross_entropy_lowest_first(runs, tmp_path, capsys):
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    losses = {SPACE.format(arch): final.supernet.evaluate(arch)["valid_loss"] for arch in final.pool}
+    path = tmp_path / "negated_loss.jsonl"  # the truth: the lower the supernet's loss, the better the cell
+    path.write_text("".join(json.dumps({"arch": arch, "valid_acc": -loss, "group": "random"}) + "\n"
+                            for arch, loss in losses.items()))
+    bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path), "--rank-by-loss"])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    [run] = result["runs"]
+    assert result["ranked_by"] == "valid_loss" and run["kendall_tau"] == 1.0
+    assert losses[run["picked_arch"]] == min(losses.values())
+    bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path)])  # by accuracy: not the same ranking
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["runs"][0]["kendall_tau"] < 1.0
+
+
+def test_all_supernets_rank_cells_by_the_sum_of_their_ranks_over_the_runs(runs, tmp_path, capsys):
+    common = importlib.import_module("common")
+    finals = [common.load_final_supernet(run) for run in runs[:2]]
+    archs = finals[0].pool
+    scores = [np.array([f.supernet.evaluate(arch)["valid_acc"] for arch in archs]) for f in finals]
+    weights = np.array([finals[0].supernet.parameters_of(arch) for arch in archs], dtype=float)
+    rank_sum = rankdata(scores[0]) + rankdata(scores[1])
+    path = tmp_path / "rank_sum.jsonl"  # the truth is the supernets' combined ranking itself
+    path.write_text("".join(json.dumps({"arch": SPACE.format(arch), "valid_acc": float(r), "group": "random"}) + "\n"
+                            for arch, r in zip(archs, rank_sum, strict=True)))
+    bench_ws_ranking.main([str(runs[0]), str(runs[1]), "--ground-truth", str(path)])
+    together = json.loads(capsys.readouterr().out.splitlines()[-1])["all_supernets"]
+    assert together["supernets"]["kendall_tau"] == 1.0
+    assert together["supernets"]["picked_arch"] == SPACE.format(archs[int(np.argmax(rank_sum))])
+    with_weights = rank_sum + 2 * rankdata(weights)  # the parameter count weighs as much as all supernets
+    assert together["with_parameter_count"]["kendall_tau"] == round(kendalltau(with_weights, rank_sum)[0], 3)
+
+
 def test_the_supernets_agreement_with_each_other_and_with_the_weights_is_measured_among_the_random_cells(
         runs, tmp_path, capsys):
     finals = [importlib.import_module("common").load_final_supernet(run) for run in runs]
@@ -508,7 +541,8 @@ def test_search_measures_a_changed_config_over_its_seeds(config_file, ground_tru
 
 @pytest.mark.parametrize("argv", [["--search", "x.yaml", "--ground-truth", "gt.jsonl"],  # no --search-dir
                                   ["--ground-truth", "gt.jsonl"],  # nothing to measure
-                                  ["run0", "run1"]])  # several runs without --ground-truth
+                                  ["run0", "run1"],  # several runs without --ground-truth
+                                  ["run0", "--rank-by-loss"]])  # it ranks a ground truth's cells
 def test_benchmark_arguments_that_cannot_go_together_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         bench_ws_ranking.main(argv)

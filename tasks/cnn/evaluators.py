@@ -179,11 +179,11 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
         return total
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
-        """The arch's accuracy on the first ``task.valid_images`` validation images with the shared weights, or,
-        with ``task.finetune_steps``, with those weights after that many SGD steps on the arch alone
-        (:meth:`finetuned_scores`): a few steps let each arch adapt the weights it shares before it is judged (a
-        few-step form of the fine-tuning that one-shot rankings are known to gain from), at the cost of the steps
-        per scored arch."""
+        """The arch's accuracy on the first ``task.valid_images`` validation images with the shared weights (and
+        its cross-entropy there, ``valid_loss``: recorded, never searched on), or, with ``task.finetune_steps``,
+        with those weights after that many SGD steps on the arch alone (:meth:`finetuned_scores`): a few steps let
+        each arch adapt the weights it shares before it is judged (a few-step form of the fine-tuning that one-shot
+        rankings are known to gain from), at the cost of the steps per scored arch."""
         if not self.task.finetune_steps:
             return self._score(arch)
         return self.finetuned_scores(arch, [self.task.finetune_steps])[self.task.finetune_steps]
@@ -229,7 +229,8 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
             self._stem, self._labels = net.stem(x), labels[: self.task.valid_images].to(self.device)
             self._memos = net.arch_independent()
         logits, _ = net.head(self._stem, self.space.cells(arch), self._memos)
-        return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0}
+        return {self.metric: float((logits.argmax(1) == self._labels).float().mean()) * 100.0,
+                "valid_loss": float(torch.nn.functional.cross_entropy(logits, self._labels))}
 
 
 # ----------------------------------------------------------------------------- supernet sampling rules
