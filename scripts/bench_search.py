@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from common import NB201_CSV, NB301_DIR
 
+from nao.errors import UserError
 from nao.search import load_config, run_search
 from nao.search.rundir import RunDir
 
@@ -42,17 +43,32 @@ def best_at(history, budget: int, search: str, report: str) -> float:
     return best.metrics[report]
 
 
+def benchmark_config(benchmark: str, strategy: str, seed: int, budget: int, overrides: list[str]):
+    """The search config of one run: the benchmark's config file, its data, and ``overrides``."""
+    config_path, data, _, _ = BENCHMARKS[benchmark]
+    return load_config(config_path, [data, f"strategy={strategy}", f"seed={seed}", f"budget={budget}", *overrides])
+
+
 def run_one(benchmark: str, strategy: str, seed: int, budgets: list[int], out: Path, overrides: list[str]) -> dict:
-    config_path, data, search, report = BENCHMARKS[benchmark]
+    _, _, search, report = BENCHMARKS[benchmark]
     run_dir = out / benchmark / f"{strategy}-seed{seed}"
-    config = load_config(config_path, [data, f"strategy={strategy}", f"seed={seed}", f"budget={max(budgets)}",
-                                       *overrides])
+    config = benchmark_config(benchmark, strategy, seed, max(budgets), overrides)
     started = time.perf_counter()
     run_search(config, run_dir, resume=True, progress=False)
     seconds = time.perf_counter() - started
     history = RunDir(run_dir).read_history()
-    return {"benchmark": benchmark, "strategy": strategy, "seed": seed, "seconds": round(seconds, 2),
-            "best": {str(b): best_at(history, b, search, report) for b in budgets}}
+    return {"benchmark": benchmark, "strategy": strategy, "seed": seed, "overrides": overrides,
+            "seconds": round(seconds, 2), "best": {str(b): best_at(history, b, search, report) for b in budgets}}
+
+
+def same_overrides(rows: list[dict], results: Path, overrides: list[str] | None) -> list[str]:
+    """The overrides every row of ``results`` was run with (a row from before they were recorded: none); a
+    ``UserError`` where rows differ, or differ from ``overrides`` (None: any)."""
+    found = {tuple(r.get("overrides", [])) for r in rows} | ({tuple(overrides)} if overrides is not None else set())
+    if len(found) > 1:
+        raise UserError(f"{results}: runs with different config overrides ({' / '.join(map(str, map(list, found)))}) "
+                        "would be mixed in one table; give each setting its own --out")
+    return list(found.pop()) if found else []
 
 
 def summarize(rows: list[dict], budgets: list[int]) -> dict:
@@ -85,7 +101,7 @@ def markdown(summary: dict, budgets: list[int]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmarks", nargs="+", choices=sorted(BENCHMARKS), default=sorted(BENCHMARKS))
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
@@ -97,11 +113,26 @@ def main() -> None:
     parser.add_argument("--finished-only", action="store_true",
                         help="summarize the runs in OUT/results.jsonl, run nothing (a benchmark still under way)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        run_benchmark(args)
+    except UserError as err:
+        print(f"bench_search: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_benchmark(args: argparse.Namespace) -> None:
+    """Every (benchmark, strategy, seed) not yet in OUT/results.jsonl, then the summary; every config is checked
+    before the first run starts."""
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     done = [json.loads(line) for line in results.open()] if results.exists() else []
+    overrides = same_overrides(done, results, None if args.finished_only else args.overrides)
+    if not args.finished_only:
+        for benchmark in args.benchmarks:
+            for strategy in args.strategies:
+                benchmark_config(benchmark, strategy, args.first_seed, max(args.budgets), args.overrides)
+    out.mkdir(parents=True, exist_ok=True)
     key = {(r["benchmark"], r["strategy"], r["seed"]): r for r in done}
     rows = []
     for benchmark in args.benchmarks:
@@ -125,7 +156,7 @@ def main() -> None:
         for benchmark in args.benchmarks:
             runs = [out / benchmark / f"{r['strategy']}-seed{r['seed']}" for r in rows if r["benchmark"] == benchmark]
             write_report(runs, out / f"report-{benchmark}")
-    print(json.dumps({"benchmark": "search", "budgets": args.budgets, "overrides": args.overrides,
+    print(json.dumps({"benchmark": "search", "budgets": args.budgets, "overrides": overrides,
                       "summary": summary}))
 
 
