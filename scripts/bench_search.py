@@ -17,6 +17,7 @@ the README's markdown table to ``OUT/table.md`` and the ``nao report`` of every 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -58,7 +59,26 @@ def run_one(benchmark: str, strategy: str, seed: int, budgets: list[int], out: P
     seconds = time.perf_counter() - started
     history = RunDir(run_dir).read_history()
     return {"benchmark": benchmark, "strategy": strategy, "seed": seed, "overrides": overrides,
+            "config_sha256": config_digest(benchmark),
             "seconds": round(seconds, 2), "best": {str(b): best_at(history, b, search, report) for b in budgets}}
+
+
+def config_digest(benchmark: str) -> str:
+    """The first 16 hex digits of the SHA-256 of the benchmark's config file as it is now."""
+    return hashlib.sha256(BENCHMARKS[benchmark][0].read_bytes()).hexdigest()[:16]
+
+
+def same_config_files(rows: list[dict], results: Path, benchmarks: list[str] | None) -> None:
+    """A ``UserError`` where rows of one benchmark were run from different versions of its config file, or (for
+    ``benchmarks`` about to run) from another version than the file's present one: a config edited while a
+    benchmark runs would otherwise change only the runs that start after the edit."""
+    for benchmark in sorted({r["benchmark"] for r in rows} | set(benchmarks or ())):
+        found = {r["config_sha256"] for r in rows if r["benchmark"] == benchmark and "config_sha256" in r}
+        if benchmarks and benchmark in benchmarks:
+            found.add(config_digest(benchmark))
+        if len(found) > 1:
+            raise UserError(f"{results}: {benchmark} runs from different versions of {BENCHMARKS[benchmark][0].name} "
+                            "would be mixed in one table; give each version its own --out")
 
 
 def same_overrides(rows: list[dict], results: Path, overrides: list[str] | None) -> list[str]:
@@ -128,6 +148,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     results = out / "results.jsonl"
     done = [json.loads(line) for line in results.open()] if results.exists() else []
     overrides = same_overrides(done, results, None if args.finished_only else args.overrides)
+    same_config_files(done, results, None if args.finished_only else args.benchmarks)
     if not args.finished_only:
         for benchmark in args.benchmarks:
             for strategy in args.strategies:

@@ -27,7 +27,9 @@ def small_nb201(tmp_path, monkeypatch) -> Path:
         writer.writerows([space.format(arch), score, score - 1.0]
                          for arch, score in SyntheticBenchmark(space).table(200, seed=0))
     config, _, search, report = bench_search.BENCHMARKS["nb201"]
-    monkeypatch.setitem(bench_search.BENCHMARKS, "nb201", (config, f"evaluator.path={table}", search, report))
+    copy = tmp_path / "nb201.yaml"  # a copy the tests may edit
+    copy.write_text(config.read_text())
+    monkeypatch.setitem(bench_search.BENCHMARKS, "nb201", (copy, f"evaluator.path={table}", search, report))
     return tmp_path / "bench"
 
 
@@ -74,3 +76,18 @@ def test_a_bad_override_is_one_line_and_exit_2_before_any_run(small_nb201, capsy
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1 and message in err
     assert not small_nb201.exists()
+
+
+def test_runs_from_an_edited_config_file_are_refused_in_the_same_out(small_nb201, capsys):
+    bench(small_nb201)
+    written = (small_nb201 / "results.jsonl").read_text()
+    config = bench_search.BENCHMARKS["nb201"][0]
+    config.write_text(config.read_text().replace("tournament: 5", "tournament: 3"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        bench(small_nb201)
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "different versions of nb201.yaml" in err
+    assert (small_nb201 / "results.jsonl").read_text() == written
+    bench(small_nb201, "--finished-only")  # summarizing what ran is still allowed
+    assert json.loads(capsys.readouterr().out)["summary"]["nb201"]["random"]["seeds"] == 2
