@@ -53,13 +53,13 @@ def benchmark_config(benchmark: str, strategy: str, seed: int, budget: int, over
 def run_one(benchmark: str, strategy: str, seed: int, budgets: list[int], out: Path, overrides: list[str]) -> dict:
     _, _, search, report = BENCHMARKS[benchmark]
     run_dir = out / benchmark / f"{strategy}-seed{seed}"
-    config = benchmark_config(benchmark, strategy, seed, max(budgets), overrides)
+    config, digest = benchmark_config(benchmark, strategy, seed, max(budgets), overrides), config_digest(benchmark)
     started = time.perf_counter()
     run_search(config, run_dir, resume=True, progress=False)
     seconds = time.perf_counter() - started
     history = RunDir(run_dir).read_history()
     return {"benchmark": benchmark, "strategy": strategy, "seed": seed, "overrides": overrides,
-            "config_sha256": config_digest(benchmark),
+            "config_sha256": digest,
             "seconds": round(seconds, 2), "best": {str(b): best_at(history, b, search, report) for b in budgets}}
 
 
