@@ -63,6 +63,7 @@ from nao.errors import UserError
 from nao.predictors.metrics import average_ranks, kendall_tau, precision_at_k, spearman
 from nao.results import load_results
 from nao.search.evaluators import make_evaluator
+from nao.tasks.cnn.proxies import PROXIES, proxy_scores
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rank-by-loss", action="store_true",
                         help="with --ground-truth: rank cells by the supernet's validation cross-entropy (valid_loss, "
                              "lower first) instead of its accuracy (CNN supernets)")
+    parser.add_argument("--proxies", nargs="+", default=[], choices=sorted(PROXIES), metavar="PROXY",
+                        help="with --ground-truth: also rank the cells by these training-free scores of their "
+                             f"freshly initialised networks ({', '.join(sorted(PROXIES))}; CNN tasks), alone and "
+                             "combined with the supernets and the parameter count")
     parser.add_argument("--score-with", nargs="+", default=[], metavar="KEY=VALUE",
                         help="with --ground-truth: config overrides for scoring, e.g. evaluator.task.valid_images=6000")
     parser.add_argument("--search", type=Path, metavar="CONFIG",
@@ -92,9 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="CSV of arch, supernet score, standalone score")
     args = parser.parse_args(argv)
     if not args.ground_truth and (len(args.runs) != 1 or args.score_with or args.search or args.repeats
-                                  or args.rank_by_loss):
-        parser.error("several RUN_DIRs, --score-with, --repeats, --rank-by-loss and --search need --ground-truth; "
-                     "without it, one RUN_DIR")
+                                  or args.rank_by_loss or args.proxies):
+        parser.error("several RUN_DIRs, --score-with, --repeats, --rank-by-loss, --proxies and --search need "
+                     "--ground-truth; without it, one RUN_DIR")
     if bool(args.search) != bool(args.search_dir):
         parser.error("--search and --search-dir go together")
     if not args.runs and not args.search:
@@ -103,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.search:
             args.runs += searched_runs(args.search, args.seeds, args.search_dir, args.set)
         result = (against_ground_truth(args.runs, args.ground_truth, args.score_with, args.repeats,
-                                       rank_by_loss=args.rank_by_loss) if args.ground_truth else one_run(args))
+                                       rank_by_loss=args.rank_by_loss, proxies=args.proxies)
+                  if args.ground_truth else one_run(args))
     except UserError as err:
         print(f"bench_ws_ranking: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -133,7 +139,7 @@ def one_run(args: argparse.Namespace) -> dict:
 
 
 def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (), repeats: list[Path] = (), *,
-                         rank_by_loss: bool = False) -> dict:
+                         rank_by_loss: bool = False, proxies: list[str] = ()) -> dict:
     """Each run's last supernet (its config changed by ``score_with`` overrides) scored on every cell of
     ground-truth file ``path``: the metrics of ``ground_truth_metrics`` per run, and their mean and standard
     deviation over the runs (of the metrics every run has: a tau among tied values has none). Where the task counts
@@ -146,7 +152,8 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     supernets: each one's own noise averages out, their shared bias does not), alone and with the parameter count.
     ``repeats``: files of the same cells trained with other seeds; a cell's truth is its mean over the files that
     hold it. ``rank_by_loss``: supernets rank cells by their validation cross-entropy (``valid_loss``, lower
-    first) instead of ``metric``."""
+    first) instead of ``metric``. ``proxies``: names of :data:`PROXIES` (CNN tasks); ``proxies[name]`` holds the
+    metrics of the cells ranked by that training-free score (``proxy_ranking_metrics``)."""
     finals = [load_final_supernet(run, score_with) for run in runs]
     metric = finals[0].supernet.metric
     cells, truth, is_random, repeated = read_truth(path, repeats, metric)
@@ -187,6 +194,9 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
         if weights is not None:
             together["all_supernets"]["with_parameter_count"] = picked_named(ground_truth_metrics(
                 ensemble + len(runs) * average_ranks(weights), truth, is_random, minimize=minimize), cells)
+    if proxies:
+        together["proxies"] = {name: proxy_ranking_metrics(name, finals[0], cells, truth, is_random, all_scores,
+                                                           weights) for name in proxies}
     return {"benchmark": "ws_ground_truth", "ground_truth": str(path), "cells": len(cells), "metric": metric,
             "ranked_by": "valid_loss" if rank_by_loss else metric, "repeats": list(map(str, repeats)),
             "repeated_cells": repeated, "score_with": list(score_with), "runs": per_run, "summary": summary,
@@ -194,6 +204,47 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
             **({"parameter_count": parameter_count,
                 "supernet_and_parameter_count": {"runs": with_weights, "summary": mean_and_std(with_weights)}}
                if parameter_count else {})}
+
+
+def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], truth: np.ndarray,
+                          is_random: np.ndarray, supernet_scores: list[np.ndarray], weights: np.ndarray | None) -> dict:
+    """The metrics of ``ground_truth_metrics`` for the cells ranked by proxy ``name`` (computed on the search's
+    network and training images, weights initialised from its seed): ``alone``; ``supernet_and_proxy``, each
+    run's supernet with it (the sum of a cell's average ranks, per run and as mean and std); ``all_supernets_and_proxy``
+    every run's supernet with it (the proxy's ranks weighted by the number of runs, as the parameter count's in
+    ``all_supernets``); and where the task counts weights, the same with the parameter count added
+    (``with_parameter_count``, ``supernet_parameter_count_and_proxy``, ``all_supernets_parameter_count_and_proxy``)."""
+    supernet, minimize = final.supernet, final.supernet.minimize
+    if not hasattr(supernet, "data") or not hasattr(supernet.task, "network"):
+        raise UserError(f"--proxies: the {type(supernet).__name__} is not a CNN supernet (no images, no network)")
+    started = time.perf_counter()
+    values = proxy_scores(name, final.space, [final.space.parse(c["arch"]) for c in cells], supernet.task.network,
+                          supernet.data, seed=final.config.seed)
+    proxy_ranks = average_ranks(values)  # higher is better, as the ranks below
+
+    def metrics(ranks: np.ndarray) -> dict:  # ranks: the best cell highest
+        return picked_named(ground_truth_metrics(-ranks if minimize else ranks, truth, is_random,
+                                                 minimize=minimize), cells)
+
+    def with_each_supernet(extra: np.ndarray) -> dict:
+        per_run = [metrics(rank_of(scores, minimize) + extra) for scores in supernet_scores]
+        return {"runs": per_run, "summary": mean_and_std(per_run)}
+
+    ensemble = sum(rank_of(scores, minimize) for scores in supernet_scores)
+    found = {"seconds": round(time.perf_counter() - started, 1), "alone": metrics(proxy_ranks),
+             "supernet_and_proxy": with_each_supernet(proxy_ranks),
+             "all_supernets_and_proxy": metrics(ensemble + len(supernet_scores) * proxy_ranks)}
+    if weights is not None:
+        both = proxy_ranks + rank_of(weights, minimize)
+        found |= {"with_parameter_count": metrics(both),
+                  "supernet_parameter_count_and_proxy": with_each_supernet(both),
+                  "all_supernets_parameter_count_and_proxy": metrics(ensemble + len(supernet_scores) * both)}
+    return found
+
+
+def rank_of(scores: np.ndarray, minimize: bool) -> np.ndarray:
+    """Average ranks of ``scores`` in the metric's direction: the best cell has the highest rank."""
+    return average_ranks(-scores if minimize else scores)
 
 
 def supernet_scores(supernet, archs: list, rank_by_loss: bool) -> np.ndarray:

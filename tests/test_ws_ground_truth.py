@@ -20,6 +20,7 @@ import nao
 from nao.search import load_config, run_search
 from nao.search.evaluators import make_evaluator
 from nao.tasks.cnn.evaluators import StandaloneEvaluator
+from nao.tasks.cnn.proxies import proxy_scores
 from nao.tasks.cnn.train import DataConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -437,6 +438,36 @@ def test_all_supernets_rank_cells_by_the_sum_of_their_ranks_over_the_runs(runs, 
     assert together["supernets"]["picked_arch"] == SPACE.format(archs[int(np.argmax(rank_sum))])
     with_weights = rank_sum + 2 * rankdata(weights)  # the parameter count weighs as much as all supernets
     assert together["with_parameter_count"]["kendall_tau"] == round(kendalltau(with_weights, rank_sum)[0], 3)
+
+
+def test_a_proxy_ranks_cells_alone_and_added_to_each_supernets_and_the_parameter_counts_ranks(
+        runs, tmp_path, capsys):
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    archs, supernet = final.pool, final.supernet
+    naswot = proxy_scores("naswot", SPACE, archs, supernet.task.network, supernet.data, seed=final.config.seed)
+    scores = np.array([supernet.evaluate(arch)["valid_acc"] for arch in archs])
+    weights = np.array([supernet.parameters_of(arch) for arch in archs], dtype=float)
+    path = tmp_path / "naswot.jsonl"  # the truth is the proxy itself
+    path.write_text("".join(json.dumps({"arch": SPACE.format(arch), "valid_acc": float(v), "group": "random"}) + "\n"
+                            for arch, v in zip(archs, naswot, strict=True)))
+    bench_ws_ranking.main([str(runs[0]), "--ground-truth", str(path), "--proxies", "naswot"])
+    found = json.loads(capsys.readouterr().out.splitlines()[-1])["proxies"]["naswot"]
+    assert found["alone"]["kendall_tau"] == 1.0 and found["alone"]["picked_arch"] == SPACE.format(
+        archs[int(np.argmax(naswot))])
+
+    def tau_with_truth(ranks):
+        return round(kendalltau(naswot, ranks)[0], 3)
+    [with_supernet] = found["supernet_and_proxy"]["runs"]
+    assert with_supernet["kendall_tau"] == tau_with_truth(rankdata(scores) + rankdata(naswot))
+    assert found["with_parameter_count"]["kendall_tau"] == tau_with_truth(rankdata(weights) + rankdata(naswot))
+    [all_three] = found["supernet_parameter_count_and_proxy"]["runs"]
+    assert all_three["kendall_tau"] == tau_with_truth(rankdata(scores) + rankdata(weights) + rankdata(naswot))
+
+
+def test_proxies_need_a_ground_truth(runs, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench_ws_ranking.main([str(runs[0]), "--proxies", "naswot"])
+    assert exit_.value.code == 2 and "--proxies" in capsys.readouterr().err
 
 
 def test_the_supernets_agreement_with_each_other_and_with_the_weights_is_measured_among_the_random_cells(
