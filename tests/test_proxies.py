@@ -33,6 +33,11 @@ def two_linear_layers(seed: int) -> TupleOutput:
     return TupleOutput(nn.Flatten(), nn.Linear(6, 5, bias=False), nn.Linear(5, 3, bias=False))
 
 
+def test_weights_counts_every_parameter_of_the_network():
+    model = TupleOutput(nn.Flatten(), nn.Linear(6, 5), nn.Linear(5, 3, bias=False))
+    assert PROXIES["weights"](model, torch.randn(4, 1, 2, 3), torch.zeros(4, dtype=torch.long)) == 6 * 5 + 5 + 5 * 3
+
+
 def test_synflow_is_the_sum_of_every_layers_synaptic_flow_on_an_all_ones_input():
     model = two_linear_layers(0)
     w1, w2 = (layer.weight.detach().abs().double() for layer in model.layers[1:])

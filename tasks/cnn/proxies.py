@@ -44,6 +44,14 @@ def _saliency(model: nn.Module) -> float:
     return sum(float((w * w.grad).abs().sum()) for w in synapses if w.grad is not None)
 
 
+@register_proxy("weights")
+def weights(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """The number of weights of the whole network: the baseline every proxy is compared with (Abdelfattah et al.
+    2021's #params). Unlike the supernet's ``parameters_of`` (the shared ops an arch uses), it counts the
+    preprocessing convolutions of each cell too, whose size grows with the nodes the previous cell concatenates."""
+    return float(sum(p.numel() for p in model.parameters()))
+
+
 @register_proxy("synflow")
 def synflow(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """SynFlow (Tanaka et al. 2020; as a proxy, Abdelfattah et al. 2021): the sum over the synapses of
