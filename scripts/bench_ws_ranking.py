@@ -38,7 +38,10 @@ validation images. ``--repeats FILE ...``: the file's cells trained with other t
 variance where every cell has one repeat (``scripts/ws_truth_noise.py`` measures that noise). ``--search
 CONFIG`` first runs (or resumes) that config's search, changed by ``--set``, with each of ``--seeds`` into
 SEARCH_DIR/search-seedS, and adds those runs to the RUN_DIRs: one command measures one setting of the supernet
-over several search seeds (a row of docs/cnn.md's table).
+over several search seeds (a row of docs/cnn.md's table). ``--proxies NAME ...`` adds, under ``proxies``, the
+cells ranked by training-free scores of their freshly initialised networks (``nao.tasks.cnn.proxies``: the
+network's ``weights``, ``naswot``, ``synflow``, ``snip``), alone and combined with the supernets and the parameter
+count.
 """
 
 from __future__ import annotations
@@ -213,7 +216,8 @@ def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], tr
     run's supernet with it (the sum of a cell's average ranks, per run and as mean and std); ``all_supernets_and_proxy``
     every run's supernet with it (the proxy's ranks weighted by the number of runs, as the parameter count's in
     ``all_supernets``); and where the task counts weights, the same with the parameter count added
-    (``with_parameter_count``, ``supernet_parameter_count_and_proxy``, ``all_supernets_parameter_count_and_proxy``)."""
+    (``with_parameter_count``, ``supernet_parameter_count_and_proxy``, ``all_supernets_parameter_count_and_proxy``)
+    and tau between the proxy and the parameter count over all cells (does the proxy see more than the weights?)."""
     supernet, minimize = final.supernet, final.supernet.minimize
     if not hasattr(supernet, "data") or not hasattr(supernet.task, "network"):
         raise UserError(f"--proxies: the {type(supernet).__name__} is not a CNN supernet (no images, no network)")
@@ -236,7 +240,8 @@ def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], tr
              "all_supernets_and_proxy": metrics(ensemble + len(supernet_scores) * proxy_ranks)}
     if weights is not None:
         both = proxy_ranks + rank_of(weights, minimize)
-        found |= {"with_parameter_count": metrics(both),
+        found |= {"kendall_tau_with_parameter_count": rounded(kendall_tau(values, rank_of(weights, minimize))),
+                  "with_parameter_count": metrics(both),
                   "supernet_parameter_count_and_proxy": with_each_supernet(both),
                   "all_supernets_parameter_count_and_proxy": metrics(ensemble + len(supernet_scores) * both)}
     return found

@@ -460,6 +460,7 @@ def test_a_proxy_ranks_cells_alone_and_added_to_each_supernets_and_the_parameter
     [with_supernet] = found["supernet_and_proxy"]["runs"]
     assert with_supernet["kendall_tau"] == tau_with_truth(rankdata(scores) + rankdata(naswot))
     assert found["with_parameter_count"]["kendall_tau"] == tau_with_truth(rankdata(weights) + rankdata(naswot))
+    assert found["kendall_tau_with_parameter_count"] == tau_with_truth(weights)
     [all_three] = found["supernet_parameter_count_and_proxy"]["runs"]
     assert all_three["kendall_tau"] == tau_with_truth(rankdata(scores) + rankdata(weights) + rankdata(naswot))
 
