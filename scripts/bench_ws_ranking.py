@@ -66,6 +66,7 @@ from nao.errors import UserError
 from nao.predictors.metrics import average_ranks, kendall_tau, precision_at_k, spearman
 from nao.results import load_results
 from nao.search.evaluators import make_evaluator
+from nao.tasks.cnn.evaluators import SupernetEvaluator
 from nao.tasks.cnn.proxies import PROXIES, proxy_scores
 
 
@@ -210,7 +211,7 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
 
 
 def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], truth: np.ndarray,
-                          is_random: np.ndarray, supernet_scores: list[np.ndarray], weights: np.ndarray | None) -> dict:
+                          is_random: np.ndarray, all_scores: list[np.ndarray], weights: np.ndarray | None) -> dict:
     """The metrics of ``ground_truth_metrics`` for the cells ranked by proxy ``name`` (computed on the search's
     network and training images, weights initialised from its seed): ``alone``; ``supernet_and_proxy``, each
     run's supernet with it (the sum of a cell's average ranks, per run and as mean and std); ``all_supernets_and_proxy``
@@ -219,8 +220,9 @@ def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], tr
     (``with_parameter_count``, ``supernet_parameter_count_and_proxy``, ``all_supernets_parameter_count_and_proxy``)
     and tau between the proxy and the parameter count over all cells (does the proxy see more than the weights?)."""
     supernet, minimize = final.supernet, final.supernet.minimize
-    if not hasattr(supernet, "data") or not hasattr(supernet.task, "network"):
-        raise UserError(f"--proxies: the {type(supernet).__name__} is not a CNN supernet (no images, no network)")
+    if not isinstance(supernet, SupernetEvaluator):
+        raise UserError(f"--proxies: the runs' {type(supernet).__name__} is not a CNN supernet (proxies score CNN "
+                        "cells)")
     started = time.perf_counter()
     values = proxy_scores(name, final.space, [final.space.parse(c["arch"]) for c in cells], supernet.task.network,
                           supernet.data, seed=final.config.seed)
@@ -231,19 +233,19 @@ def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], tr
                                                  minimize=minimize), cells)
 
     def with_each_supernet(extra: np.ndarray) -> dict:
-        per_run = [metrics(rank_of(scores, minimize) + extra) for scores in supernet_scores]
+        per_run = [metrics(rank_of(scores, minimize) + extra) for scores in all_scores]
         return {"runs": per_run, "summary": mean_and_std(per_run)}
 
-    ensemble = sum(rank_of(scores, minimize) for scores in supernet_scores)
+    ensemble = sum(rank_of(scores, minimize) for scores in all_scores)
     found = {"seconds": round(time.perf_counter() - started, 1), "alone": metrics(proxy_ranks),
              "supernet_and_proxy": with_each_supernet(proxy_ranks),
-             "all_supernets_and_proxy": metrics(ensemble + len(supernet_scores) * proxy_ranks)}
+             "all_supernets_and_proxy": metrics(ensemble + len(all_scores) * proxy_ranks)}
     if weights is not None:
         both = proxy_ranks + rank_of(weights, minimize)
         found |= {"kendall_tau_with_parameter_count": rounded(kendall_tau(values, rank_of(weights, minimize))),
                   "with_parameter_count": metrics(both),
                   "supernet_parameter_count_and_proxy": with_each_supernet(both),
-                  "all_supernets_parameter_count_and_proxy": metrics(ensemble + len(supernet_scores) * both)}
+                  "all_supernets_parameter_count_and_proxy": metrics(ensemble + len(all_scores) * both)}
     return found
 
 
