@@ -13,6 +13,7 @@ import nao
 from nao.tasks.synthetic import SyntheticBenchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import bench_pick_bounds
 import bench_search
 
 
@@ -91,3 +92,33 @@ def test_runs_from_an_edited_config_file_are_refused_in_the_same_out(small_nb201
     assert (small_nb201 / "results.jsonl").read_text() == written
     bench(small_nb201, "--finished-only")  # summarizing what ran is still allowed
     assert json.loads(capsys.readouterr().out)["summary"]["nb201"]["random"]["seeds"] == 2
+
+
+def test_pick_bounds_evaluate_the_best_measured_mutants_of_the_top_archs_within_the_budget():
+    space = nao.get_space("nb201")
+    truth, calls = SyntheticBenchmark(space), []
+
+    def measure(archs):
+        calls.append([{"valid_acc": truth.score(a), "arch": space.format(a)} for a in archs])
+        return list(calls[-1])
+
+    history = bench_pick_bounds.mutant_search(space, measure, bench_pick_bounds.pick_oracle, seed=0, budget=17,
+                                              seed_archs=5, top_k=3, batch=5, mutants=10, metric="valid_acc")
+    assert len(history) == 17 and len(calls[0]) == 5 and history[:5] == calls[0]
+    assert len({space.canonical(space.parse(h["arch"])) for h in history}) == 17
+    for k, candidates in enumerate(calls[1:]):
+        picked = history[5 + 5 * k: 10 + 5 * k]
+        best = sorted(candidates, key=lambda c: -c["valid_acc"])[:len(picked)]
+        assert [p["valid_acc"] for p in picked] == [b["valid_acc"] for b in best]
+        assert len(candidates) == 10
+    assert [len(history[5 + 5 * k: 10 + 5 * k]) for k in range(3)] == [5, 5, 2]  # the last batch is cut by the budget
+
+
+def test_pick_bounds_read_nao_s_settings_from_the_benchmark_config_and_report_both_pickers(small_nb201, capsys):
+    bench_pick_bounds.main(["nao.top_k=3", "nao.seed_archs=6", "--benchmark", "nb201", "--seeds", "2",
+                            "--budgets", "10", "20"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["settings"]["top_k"] == 3 and result["settings"]["seed_archs"] == 6
+    assert set(result["results"]) == {"oracle", "random"}
+    oracle, blind = result["results"]["oracle"], result["results"]["random"]
+    assert oracle["20"]["mean"] >= oracle["10"]["mean"] and oracle["20"]["mean"] > blind["20"]["mean"]
