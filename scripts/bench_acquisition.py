@@ -9,7 +9,8 @@ for, the pool is what the search had evaluated before that iteration; ``--mutant
 - ``nao-search``: the controller the search itself used at that iteration (its checkpoint: warm-started fits);
 - ``nao``: a controller fitted from scratch on the pool (the run's controller settings, ``--epochs``, and
   ``--set KEY=VALUE`` overrides);
-- ``bananas``: BANANAS' ensemble (the ``bananas`` strategy's predictor).
+- ``bananas``: BANANAS' ensemble (the ``bananas`` strategy's predictor);
+- ``nao-search+bananas``: both, a candidate ranked by the sum of its ranks under the two.
 
 Per predictor: Kendall tau among the candidates, the true accuracy of its 10 best-predicted candidates (their best
 and their mean: the batch a search would evaluate) and of the best candidate, next to what 10 random mutants and
@@ -42,7 +43,7 @@ from common import NB301_DIR, parse_overrides
 
 import nao
 from nao.predictors.ensemble import EnsembleConfig, EnsemblePredictor
-from nao.predictors.metrics import kendall_tau
+from nao.predictors.metrics import average_ranks, kendall_tau
 from nao.search.evaluators import make_evaluator, parse_evaluator_config
 from nao.search.rundir import CONFIG, RunDir
 from nao.search.strategies import distinct_mutations
@@ -76,7 +77,15 @@ def bananas(run: Path, iteration: int, pool, scores, *, seed: int, **_) -> Predi
     return lambda archs: ensemble.predict(archs)[0]
 
 
-PREDICTORS: dict[str, Callable[..., Predict]] = {"nao-search": from_search, "nao": fresh_nao, "bananas": bananas}
+def search_and_bananas(run: Path, iteration: int, pool, scores, **settings) -> Predict:
+    """The search's controller and BANANAS' ensemble together: the sum of a candidate's ranks under both (White et
+    al. 2021 combine predictor families; nothing is fitted to weigh them)."""
+    controller, ensemble = from_search(run, iteration, pool, scores), bananas(run, iteration, pool, scores, **settings)
+    return lambda archs: average_ranks(controller(archs)) + average_ranks(ensemble(archs))
+
+
+PREDICTORS: dict[str, Callable[..., Predict]] = {"nao-search": from_search, "nao": fresh_nao, "bananas": bananas,
+                                                 "nao-search+bananas": search_and_bananas}
 
 
 def candidates(space, parents: list[Arch], predict: Predict, n: int, hops: int, seen: set,

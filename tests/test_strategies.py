@@ -283,3 +283,45 @@ def test_nao_its_without_heads_or_mutants_is_refused_naming_the_key():
     for section in (no_heads, no_mutants):
         with pytest.raises(ConfigError, match=r"nao\.acquisition: 'its' needs"):
             config("nao", nao=json.dumps(section | {"acquisition": "its"}))
+
+
+class EnsembleStub:
+    """A fitted BANANAS ensemble's interface as ``NAOStrategy`` sees it: given means."""
+
+    def __init__(self, mean) -> None:
+        self.mean = np.asarray(mean, dtype=float)
+
+    def predict(self, archs):
+        return self.mean[:len(archs)], np.zeros(len(archs))
+
+
+def test_nao_with_ensemble_ranks_takes_the_best_sums_of_both_predictors_ranks(tmp_path):
+    section = from_dict(NAOConfig, json.loads(NAO_ITS) | {"acquisition": "greedy", "ensemble_ranks": True})
+    space = get_space("nb201")
+    candidates = [nao.Candidate(space.sample(np.random.default_rng(i)), "nao-mutation") for i in range(5)]
+    context = nao.SearchContext(space=space, seed=0, minimize=False, run_path=tmp_path)
+    picks = NAOStrategy(context, section)._best_predicted
+    controller = HeadsStub([0.0, 0.1, 0.2, 0.3, 0.4], np.zeros(5))  # ranks 1..5: the last best
+    ensemble = EnsembleStub([9.0, 0.0, 8.0, 1.0, 2.0])  # ranks 5, 1, 4, 2, 3: the first best
+    picked = picks(controller, candidates, 2, ensemble)  # rank sums 6, 3, 7, 6, 8
+    assert [c.arch for c in picked] == [candidates[4].arch, candidates[2].arch]
+    assert [c.predicted for c in picked] == [0.4, 0.2]  # the controller's predictions, as without the ensemble
+    alone = picks(controller, candidates, 2)
+    assert [c.arch for c in alone] == [candidates[4].arch, candidates[3].arch]
+
+
+def test_nao_with_ensemble_ranks_fits_the_ensemble_every_iteration_and_resumes_where_it_stopped(tmp_path):
+    section = json.dumps({"seed_archs": 6, "new_per_iteration": 4, "top_k": 4, "epochs": 30, "warm_epochs": 10,
+                          "mutants": 30, "ensemble_ranks": True, "ensemble": {"epochs": 20, "layers": 3},
+                          "controller": SMALL})
+    run_search(config("nao", budget=14, nao=section), tmp_path / "whole", progress=False)
+    whole = history(tmp_path / "whole")
+    assert {r["source"] for r in whole[6:]} <= {"nao", "nao-mutation"}
+    run_search(config("nao", budget=10, nao=section), tmp_path / "cut", progress=False)
+    run_search(config("nao", budget=14, nao=section), tmp_path / "cut", resume=True, progress=False)
+    assert history(tmp_path / "cut") == whole
+
+
+def test_nao_ensemble_ranks_without_mutants_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"nao\.ensemble_ranks: needs mutants"):
+        config("nao", nao=json.dumps({"ensemble_ranks": True}))

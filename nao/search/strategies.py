@@ -19,6 +19,8 @@ import numpy as np
 from nao.config import ConfigValueError, at_least, one_of
 from nao.controller import Controller, ControllerConfig
 from nao.errors import UserError
+from nao.predictors.ensemble import EnsembleConfig, EnsemblePredictor
+from nao.predictors.metrics import average_ranks
 from nao.registry import register_strategy
 from nao.spaces.base import Arch, SearchSpace
 
@@ -251,6 +253,11 @@ class NAOConfig:
     acquisition: str = "greedy"  # how the batch is chosen among proposals and mutants: "greedy" the best predicted;
     #                              "its" independent Thompson sampling, one draw per candidate from a normal with
     #                              the predictor heads' mean and spread (needs mutants and controller.predictor_heads)
+    ensemble_ranks: bool = False  # True: proposals and mutants are ranked by the sum of their ranks under the
+    #                               controller's predictor and a BANANAS ensemble (`ensemble`) fitted afresh on the
+    #                               history each iteration: two predictor families (White et al. 2021) rank the
+    #                               one-edit mutants better than either (docs/benchmarks.md; needs mutants)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)  # device "auto": the search's device
 
     def __post_init__(self) -> None:
@@ -259,6 +266,8 @@ class NAOConfig:
         if self.acquisition == "its" and (self.mutants == 0 or self.controller.predictor_heads < 2):
             raise ConfigValueError("acquisition", "'its' needs mutants > 0 (it chooses among proposals and mutants) "
                                    "and controller.predictor_heads >= 2 (their spread is its uncertainty)")
+        if self.ensemble_ranks and self.mutants == 0:
+            raise ConfigValueError("ensemble_ranks", "needs mutants > 0 (it ranks proposals and mutants together)")
 
 
 class NAOStrategy(Strategy):
@@ -273,12 +282,13 @@ class NAOStrategy(Strategy):
         self.controller: Controller | None = None
         self.checkpoint: str | None = None  # relative to the run dir
         self.last_fit: dict = {}
+        self.last_ensemble_fit: dict = {}  # with ensemble_ranks
 
     def state_dict(self) -> dict:
         return super().state_dict() | {"checkpoint": self.checkpoint}
 
     def metrics(self) -> dict[str, float]:
-        return {f"controller_{key}": value for key, value in self.last_fit.items()}
+        return {f"controller_{key}": value for key, value in self.last_fit.items()} | self.last_ensemble_fit
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -312,7 +322,7 @@ class NAOStrategy(Strategy):
             parents = [archs[i] for i in np.argsort(-self.better(scores), kind="stable")[:self.config.top_k]]
             known = seen | {self.space.canonical(c.arch) for c in batch}
             mutants = [Candidate(a, "nao-mutation") for a in self.new_mutations(parents, self.config.mutants, known)]
-            batch = self._best_predicted(ctrl, batch + mutants, wanted)
+            batch = self._best_predicted(ctrl, batch + mutants, wanted, self._ensemble(archs, scores))
         seen |= {self.space.canonical(c.arch) for c in batch}
         fill = self.random_new(wanted - len(batch), seen, "random-fill")
         if fill:
@@ -322,10 +332,23 @@ class NAOStrategy(Strategy):
         ctrl.save(self.run_path / self.checkpoint)
         return batch
 
-    def _best_predicted(self, ctrl: Controller, candidates: list[Candidate], n: int) -> list[Candidate]:
-        """The ``n`` candidates the acquisition picks (greedy: the best predicted), each with its prediction."""
-        mean, std = ctrl.predict_targets([c.arch for c in candidates])
+    def _ensemble(self, archs: list[Arch], scores: np.ndarray) -> EnsemblePredictor | None:
+        """With ``ensemble_ranks``, a BANANAS ensemble fitted on the history (higher is better); else None."""
+        if not self.config.ensemble_ranks:
+            return None
+        ensemble = EnsemblePredictor(self.space, self.config.ensemble, seed=int(self.rng.integers(2**62)))
+        self.last_ensemble_fit = {"ensemble_mse": ensemble.fit(archs, self.better(scores))}
+        return ensemble
+
+    def _best_predicted(self, ctrl: Controller, candidates: list[Candidate], n: int,
+                        ensemble: EnsemblePredictor | None = None) -> list[Candidate]:
+        """The ``n`` candidates the acquisition picks (greedy: the best predicted; with ``ensemble``, the best by
+        the sum of their ranks under both predictors), each with the controller's prediction."""
+        archs = [c.arch for c in candidates]
+        mean, std = ctrl.predict_targets(archs)
         value = self.rng.normal(mean, std) if self.config.acquisition == "its" else mean
+        if ensemble is not None:
+            value = average_ranks(value) + average_ranks(ensemble.predict(archs)[0])
         order = np.argsort(-value, kind="stable")[:n]
         predicted = ctrl.scaler.inverse(mean[order])
         return [Candidate(candidates[i].arch, candidates[i].source, float(p))
