@@ -118,12 +118,12 @@ def bounds(benchmark: str, pickers: list[str], seeds: int, budgets: list[int], o
         lambda archs: [evaluator.evaluate(a) for a in archs])
     settings = {key: getattr(config.options, key) for key in ("seed_archs", "top_k", "mutants")} | {
         "batch": config.options.new_per_iteration}
-    found = {}
+    within, found = evaluator.candidates(), {}
     for name in pickers:
         started, best = time.perf_counter(), []
         for seed in range(seeds):
             history = mutant_search(space, measure, PICKERS[name], seed=seed, budget=max(budgets), metric=search,
-                                    within=evaluator.candidates(), **settings)
+                                    within=within, **settings)
             best.append([max(history[:b], key=lambda h: h[search])[report] for b in budgets])
         values = np.array(best)
         found[name] = {str(b): {"mean": round(float(values[:, i].mean()), 3),

@@ -226,32 +226,27 @@ def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], tr
     started = time.perf_counter()
     values = proxy_scores(name, final.space, [final.space.parse(c["arch"]) for c in cells], supernet.task.network,
                           supernet.data, seed=final.config.seed)
-    proxy_ranks = average_ranks(values)  # higher is better, as the ranks below
+    signed = -values if minimize else values  # in the metric's direction, as the supernets' scores and weights
+    proxy_ranks = average_ranks(signed)
 
-    def metrics(ranks: np.ndarray) -> dict:  # ranks: the best cell highest
-        return picked_named(ground_truth_metrics(-ranks if minimize else ranks, truth, is_random,
-                                                 minimize=minimize), cells)
+    def metrics(ranks: np.ndarray) -> dict:
+        return picked_named(ground_truth_metrics(ranks, truth, is_random, minimize=minimize), cells)
 
     def with_each_supernet(extra: np.ndarray) -> dict:
-        per_run = [metrics(rank_of(scores, minimize) + extra) for scores in all_scores]
+        per_run = [metrics(average_ranks(scores) + extra) for scores in all_scores]
         return {"runs": per_run, "summary": mean_and_std(per_run)}
 
-    ensemble = sum(rank_of(scores, minimize) for scores in all_scores)
+    ensemble = sum(average_ranks(scores) for scores in all_scores)
     found = {"seconds": round(time.perf_counter() - started, 1), "alone": metrics(proxy_ranks),
              "supernet_and_proxy": with_each_supernet(proxy_ranks),
              "all_supernets_and_proxy": metrics(ensemble + len(all_scores) * proxy_ranks)}
     if weights is not None:
-        both = proxy_ranks + rank_of(weights, minimize)
-        found |= {"kendall_tau_with_parameter_count": rounded(kendall_tau(values, rank_of(weights, minimize))),
+        both = proxy_ranks + average_ranks(weights)
+        found |= {"kendall_tau_with_parameter_count": rounded(kendall_tau(signed, weights)),
                   "with_parameter_count": metrics(both),
                   "supernet_parameter_count_and_proxy": with_each_supernet(both),
                   "all_supernets_parameter_count_and_proxy": metrics(ensemble + len(all_scores) * both)}
     return found
-
-
-def rank_of(scores: np.ndarray, minimize: bool) -> np.ndarray:
-    """Average ranks of ``scores`` in the metric's direction: the best cell has the highest rank."""
-    return average_ranks(-scores if minimize else scores)
 
 
 def supernet_scores(supernet, archs: list, rank_by_loss: bool) -> np.ndarray:
