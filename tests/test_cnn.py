@@ -150,6 +150,53 @@ def test_pool_batch_norm_normalises_every_pooling_op_and_adds_no_weights():
         assert not torch.allclose(unnormed.mean((0, 2, 3)), torch.zeros(4), atol=1e-2)
 
 
+def child_with_supernet_weights(net: Supernet, arch) -> ChildNetwork:
+    """The child network of ``arch`` holding the supernet's weights for it: its ops, and the columns of the
+    preprocessing convolutions and the classifier that read the states the arch's cells output."""
+    child = ChildNetwork(SPACE, arch, in_channels=1, n_classes=4, config=TINY_NET)
+    cells, shared = SPACE.cells(arch), net.state_dict()
+
+    def columns(producer: int) -> torch.Tensor:
+        c = net.cells[producer].channels
+        states = SPACE.output_states(cells[int(net.reductions[producer])])
+        return torch.cat([torch.arange(k * c, (k + 1) * c) for k in states])
+
+    state = {}
+    for name, value in child.state_dict().items():
+        parts = name.split(".")
+        if parts[0] == "cells" and parts[2] == "ops":
+            j, b = map(int, parts[3].split("_"))
+            source, op = cells[int(net.reductions[int(parts[1])])][j][b]
+            parts[3] = f"{j}_{source}_{op}"
+        weight = shared.get(".".join(parts), value)  # the child's running statistics: the supernet has none
+        if weight.shape != value.shape:
+            producer = (len(net.cells) - 1 if parts[0] == "classifier"
+                        else int(parts[1]) - (1 if parts[2] == "pre1" else 2))
+            weight = weight.index_select(1, columns(producer))
+        state[name] = weight
+    child.load_state_dict(state)
+    return child
+
+
+def test_with_concat_output_the_supernet_computes_each_arch_as_its_child_network():
+    net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET, concat_output=True), 0)
+    x = torch.randn(16, 1, 8, 8)
+    outputs = set()
+    for arch in archs(4):
+        child = child_with_supernet_weights(net, arch)
+        with torch.no_grad():
+            expected = child.train()(x)[0]  # training mode: the batch's statistics, as the supernet's
+            assert torch.allclose(net.eval()(x, arch)[0], expected, atol=1e-5)
+        outputs.add(tuple(cell.out_channels for cell in child.cells))
+    assert len(outputs) > 1  # the children differ in width, which the supernet passes on
+    assert {cell.out_channels for cell in net.cells} == {7 * 4, 7 * 8, 7 * 16}  # a slot per state
+
+
+def test_the_projecting_supernet_gives_every_arch_the_same_narrow_output():
+    net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0)
+    assert [cell.out_channels for cell in net.cells] == [4, 8, 8, 16, 16]
+
+
 def test_reusing_arch_independent_results_across_archs_changes_no_score():
     net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0).eval()
     x = torch.randn(16, 1, 8, 8)

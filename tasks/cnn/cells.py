@@ -9,8 +9,10 @@ have stride 2, and a cell input in the output is reduced by a factorized reducti
 
 ``FixedCell`` holds only its arch's ops: the standalone child network. ``SharedCell`` holds one
 op per (node, input, op) and runs whichever arch it is given: the weight-sharing supernet (ENAS,
-NAO-WS); it maps the variable concatenation back to ``channels`` with a 1x1 convolution whose
-weight is sliced per output state, so every arch gives the next cell the same shape.
+NAO-WS). Every arch must give the next cell the same shape: by default it maps the variable
+concatenation back to ``channels`` with a 1x1 convolution whose weight is sliced per output state
+(ENAS, NAO-WS); with ``concat_output`` it concatenates a slot for every state, zeros where the arch
+outputs none, so that each arch's supernet computes exactly its child network (shared weights aside).
 """
 
 from __future__ import annotations
@@ -119,11 +121,19 @@ class SharedCell(_Cell):
 
     ``pool_batch_norm`` follows each pooling op with a batch norm without affine weights, as DARTS' search network
     does (Liu et al. 2019): a pooled input keeps its input's scale, unlike the convolutions (which end in a batch
-    norm) it shares its node and the next layers' weights with."""
+    norm) it shares its node and the next layers' weights with.
 
-    def __init__(self, space: CellSpace, *, pool_batch_norm: bool = False, **kwargs):
+    ``concat_output`` outputs the child network's concatenation instead of projecting it to ``channels``: one slot
+    of ``channels`` per state (cell inputs and nodes), the arch's output states in theirs and zeros elsewhere. The
+    next cells' preprocessing and the classifier then read an arch's states with the weights its child network
+    would have there (zero slots add nothing), and a cell that outputs more states passes on more channels, as its
+    child network does: the supernet sees the capacity the child's concatenation gives, which the projection hides.
+    It costs preprocessing convolutions over every slot."""
+
+    def __init__(self, space: CellSpace, *, pool_batch_norm: bool = False, concat_output: bool = False, **kwargs):
         super().__init__(space, **kwargs, stats=False)
         n_nodes = space.n_nodes
+        self.concat_output = concat_output
 
         def shared_op(name: str, stride: int) -> nn.Module:
             op = make_op(name, self.channels, stride, stats=False)
@@ -138,15 +148,24 @@ class SharedCell(_Cell):
         inputs = (0, 1) if self.reduction and space.output == "loose_ends" else ()
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, False)
                                            for k in inputs})
-        self.out_weight = nn.Parameter(torch.empty(self.channels, (n_nodes + 2) * self.channels))
-        nn.init.kaiming_normal_(self.out_weight)
-        self.out_bn = batch_norm(self.channels, stats=False)
-        self.out_channels = self.channels
+        self.slots = n_nodes + 2
+        if concat_output:
+            self.out_channels = self.slots * self.channels
+        else:
+            self.out_weight = nn.Parameter(torch.empty(self.channels, self.slots * self.channels))
+            nn.init.kaiming_normal_(self.out_weight)
+            self.out_bn = batch_norm(self.channels, stats=False)
+            self.out_channels = self.channels
 
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
         return self.ops[f"{node}_{source}_{op}"]
 
     def combine(self, cell: Cell, outputs: list[torch.Tensor]) -> torch.Tensor:
         c = self.channels
+        if self.concat_output:
+            slots = [torch.zeros_like(outputs[0])] * self.slots
+            for k, output in zip(self.output_states(cell), outputs, strict=True):
+                slots[k] = output
+            return torch.cat(slots, dim=1)
         columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in self.output_states(cell)], dim=1)
         return self.out_bn(F.conv2d(F.relu(torch.cat(outputs, dim=1)), columns[:, :, None, None]))

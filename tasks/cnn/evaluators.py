@@ -41,6 +41,7 @@ class ImageTaskConfig:
     sampling: str = "uniform"  # supernet: the arch of each mini-batch (SAMPLERS: uniform, params, space, fair)
     warmup_epochs: int = 0  # supernet: epochs on archs of the whole space ("space") before the first stage
     pool_batch_norm: bool = False  # supernet: a batch norm without affine weights after each pooling op (DARTS')
+    concat_output: bool = False  # supernet: cells output the child network's concatenation, not a projection of it
     finetune_steps: int = 0  # supernet: > 0: score each arch after this many SGD steps on it alone (weights restored)
     finetune_lr: float = 0.01  # supernet: the learning rate of those steps
 
@@ -135,7 +136,8 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
             data = self.data
             self._supernet = to_device(seeded_init(lambda: Supernet(
                 self.space, in_channels=data.shape[0], n_classes=data.n_classes, config=self.task.network,
-                pool_batch_norm=self.task.pool_batch_norm), self.seed), self.device)
+                pool_batch_norm=self.task.pool_batch_norm, concat_output=self.task.concat_output), self.seed),
+                self.device)
         return self._supernet
 
     def weights_changed(self) -> None:

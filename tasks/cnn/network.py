@@ -118,14 +118,14 @@ class ChildNetwork(CellNetwork):
 
 class Supernet(CellNetwork):
     """Every arch of ``space`` with shared weights (one op per node, input and op); ``forward(x, arch)``.
-    ``pool_batch_norm``: see :class:`SharedCell`."""
+    ``pool_batch_norm``, ``concat_output``: see :class:`SharedCell`."""
 
     def __init__(self, space: CellSpace, *, in_channels: int, n_classes: int, config: NetworkConfig,
-                 pool_batch_norm: bool = False):
+                 pool_batch_norm: bool = False, concat_output: bool = False):
         self.space = space
 
         def make_cell(**kwargs) -> SharedCell:
-            return SharedCell(space, pool_batch_norm=pool_batch_norm, **kwargs)
+            return SharedCell(space, pool_batch_norm=pool_batch_norm, concat_output=concat_output, **kwargs)
 
         super().__init__(make_cell=make_cell, in_channels=in_channels, n_classes=n_classes, config=config,
                          stats=False)
