@@ -160,6 +160,9 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     metrics of the cells ranked by that training-free score (``proxy_ranking_metrics``)."""
     finals = [load_final_supernet(run, score_with) for run in runs]
     metric = finals[0].supernet.metric
+    if proxies and not isinstance(finals[0].supernet, SupernetEvaluator):  # refused before minutes of scoring
+        raise UserError(f"--proxies: the runs' {type(finals[0].supernet).__name__} is not a CNN supernet (proxies "
+                        "score CNN cells)")
     cells, truth, is_random, repeated = read_truth(path, repeats, metric)
     if len(cells) < 2:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")
@@ -220,9 +223,6 @@ def proxy_ranking_metrics(name: str, final: FinalSupernet, cells: list[dict], tr
     (``with_parameter_count``, ``supernet_parameter_count_and_proxy``, ``all_supernets_parameter_count_and_proxy``)
     and tau between the proxy and the parameter count over all cells (does the proxy see more than the weights?)."""
     supernet, minimize = final.supernet, final.supernet.minimize
-    if not isinstance(supernet, SupernetEvaluator):
-        raise UserError(f"--proxies: the runs' {type(supernet).__name__} is not a CNN supernet (proxies score CNN "
-                        "cells)")
     started = time.perf_counter()
     values = proxy_scores(name, final.space, [final.space.parse(c["arch"]) for c in cells], supernet.task.network,
                           supernet.data, seed=final.config.seed)

@@ -632,6 +632,11 @@ def test_a_text_tasks_truth_scores_cells_on_the_whole_validation_text_and_the_be
     [run] = json.loads(capsys.readouterr().out.splitlines()[-1])["runs"]
     assert run["kendall_tau"] == 1.0 and run["picked"] == run["best"] == round(min(scores.values()), 3)
 
+    with pytest.raises(SystemExit) as exit_:  # training-free proxies score CNN cells only: refused before scoring
+        bench_ws_ranking.main([str(tmp_path / "run"), "--ground-truth", str(own), "--proxies", "naswot"])
+    error = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(error.splitlines()) == 1 and "not a CNN supernet" in error
+
 
 def test_few_shot_trains_each_parts_sub_supernet_on_its_part_alone_and_scores_its_cells_with_it(
         runs, ground_truth, tmp_path, capsys, monkeypatch):
