@@ -2,14 +2,18 @@
 ground truth and with the supernets' scores.
 
     python scripts/ws_op_effects.py RUN_DIR [RUN_DIR ...] --ground-truth data/ws_ground_truth/fashion_mnist_ws.jsonl
-        [--score-with KEY=VALUE ...]
+        [--score-with KEY=VALUE ...] [--proxies PROXY ...]
 
 For every ground-truth cell (a file of ``scripts/ws_ground_truth.py``) and every op of the space, the number of
-branches of the normal cell and of the reduction cell that use the op; then Pearson's correlation of each count
-with the cells' measured metric (``truth``) and with each RUN_DIR's last supernet's scores (``runs``, and their
-mean ``supernet``). An op whose two correlations differ in sign or size is one the supernet judges unlike training
-from scratch: e.g. a supernet whose scores fall with average pooling in the reduction cell where the truth does not
-care. Prints a table to stderr and one JSON object to stdout. Cell spaces only (``space.cells``).
+branches of the normal cell and of the reduction cell that use the op, and the number of states each cell outputs
+(``normal:outputs``, ``reduction:outputs``: NAO's loose ends, which set how many channels the cell passes on in its
+child network); then Pearson's correlation of each count with the cells' measured metric (``truth``) and with each
+RUN_DIR's last supernet's scores (``runs``, and their mean ``supernet``). An op whose two correlations differ in sign
+or size is one the supernet judges unlike training from scratch: e.g. a supernet whose scores fall with average
+pooling in the reduction cell where the truth does not care. ``--proxies`` adds the same correlations with
+training-free scores of the cells (``nao.tasks.cnn.proxies``, computed as ``bench_ws_ranking.py --proxies`` does,
+on the first run's network and data). Prints a table to stderr and one JSON object to stdout. Cell spaces only
+(``space.cells``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from common import load_final_supernet
 from ws_ground_truth import read_cells
 
 from nao.errors import UserError
+from nao.tasks.cnn.evaluators import SupernetEvaluator
+from nao.tasks.cnn.proxies import PROXIES, proxy_scores
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,20 +38,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ground-truth", type=Path, required=True, metavar="FILE")
     parser.add_argument("--score-with", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides for scoring, e.g. evaluator.task.valid_images=6000")
+    parser.add_argument("--proxies", nargs="+", default=[], choices=sorted(PROXIES), metavar="PROXY",
+                        help=f"training-free scores to correlate too ({', '.join(sorted(PROXIES))})")
     args = parser.parse_args(argv)
     try:
-        result = op_effects(args.runs, args.ground_truth, args.score_with)
+        result = op_effects(args.runs, args.ground_truth, args.score_with, args.proxies)
     except UserError as err:
         print(f"ws_op_effects: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"{'op':30s} {'truth':>7s} {'supernet':>9s}", file=sys.stderr)
-    for op, truth in result["truth"].items():
-        print(f"{op:30s} {truth:+7.2f} {result['supernet'][op]:+9.2f}", file=sys.stderr)
+    columns = {"truth": result["truth"], "supernet": result["supernet"], **result.get("proxies", {})}
+    print(f"{'op':30s}" + "".join(f" {name:>9s}" for name in columns), file=sys.stderr)
+    for op in result["truth"]:
+        print(f"{op:30s}" + "".join(f" {column[op]:+9.2f}" for column in columns.values()), file=sys.stderr)
     print(json.dumps(result))
 
 
-def op_effects(runs: list[Path], path: Path, score_with: list[str] = ()) -> dict:
-    """Correlations of op counts with the truth and with the runs' supernet scores (see the module docstring)."""
+def op_effects(runs: list[Path], path: Path, score_with: list[str] = (), proxies: list[str] = ()) -> dict:
+    """Correlations of op counts with the truth, the runs' supernet scores and ``proxies`` (see the module
+    docstring)."""
     cells = read_cells(path)
     if len(cells) < 3:
         raise UserError(f"{path}: {len(cells)} cells; correlations need at least 3")
@@ -53,10 +63,16 @@ def op_effects(runs: list[Path], path: Path, score_with: list[str] = ()) -> dict
     space, metric = finals[0].space, finals[0].supernet.metric
     if not hasattr(space, "cells"):
         raise UserError(f"{runs[0]}: space {space.name!r} has no cells to count ops in")
+    supernet = finals[0].supernet
+    if proxies and not isinstance(supernet, SupernetEvaluator):
+        raise UserError(f"--proxies: the runs' {type(supernet).__name__} is not a CNN supernet (proxies score CNN "
+                        "cells)")
     archs = [space.parse(c["arch"]) for c in cells]
-    names = [f"{kind}:{op}" for kind in ("normal", "reduction") for op in space.op_names]
+    kinds = ("normal", "reduction")
+    names = [f"{kind}:{op}" for kind in kinds for op in space.op_names] + [f"{kind}:outputs" for kind in kinds]
     counts = np.array([[sum(o == op for node in cell for _, o in node)
-                        for cell in space.cells(arch) for op in range(len(space.op_names))] for arch in archs],
+                        for cell in space.cells(arch) for op in range(len(space.op_names))]
+                       + [len(space.output_states(cell)) for cell in space.cells(arch)] for arch in archs],
                       dtype=float)
     truth = np.array([c[metric] for c in cells])
     per_run = [correlations(counts, np.array([final.supernet.evaluate(a)[metric] for a in archs]), names)
@@ -64,7 +80,10 @@ def op_effects(runs: list[Path], path: Path, score_with: list[str] = ()) -> dict
     return {"ground_truth": str(path), "cells": len(cells), "metric": metric, "score_with": list(score_with),
             "truth": correlations(counts, truth, names),
             "supernet": {op: round(float(np.mean([r[op] for r in per_run])), 3) for op in names},
-            "runs": [{"run": str(run), **r} for run, r in zip(runs, per_run, strict=True)]}
+            "runs": [{"run": str(run), **r} for run, r in zip(runs, per_run, strict=True)],
+            **({"proxies": {name: correlations(counts, proxy_scores(
+                name, space, archs, supernet.task.network, supernet.data, seed=finals[0].config.seed), names)
+                for name in proxies}} if proxies else {})}
 
 
 def correlations(counts: np.ndarray, values: np.ndarray, names: list[str]) -> dict[str, float]:

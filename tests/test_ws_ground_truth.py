@@ -590,10 +590,28 @@ def test_op_effects_correlate_each_ops_count_with_the_truth_and_the_supernets(ru
         op == 0 for node in SPACE.cells(arch)[0] for _, op in node)), "group": "random"}) + "\n" for arch in archs))
     ws_op_effects.main([str(runs[0]), str(runs[1]), "--ground-truth", str(path)])
     result = json.loads(capsys.readouterr().out)
-    assert result["truth"][first_op] == 1.0 and len(result["truth"]) == 2 * len(SPACE.op_names)
+    assert result["truth"][first_op] == 1.0 and len(result["truth"]) == 2 * len(SPACE.op_names) + 2
     assert [r["run"] for r in result["runs"]] == list(map(str, runs))
     for op, mean in result["supernet"].items():
         assert mean == pytest.approx(np.mean([r[op] for r in result["runs"]]), abs=1e-3)
+    assert "proxies" not in result
+
+
+def test_op_effects_count_each_cells_output_states_and_correlate_the_proxies_too(runs, tmp_path, capsys):
+    ws_op_effects = importlib.import_module("ws_op_effects")
+    archs = [SPACE.sample(np.random.default_rng(seed)) for seed in range(12)]
+    path = tmp_path / "by_outputs.jsonl"  # the truth: how many states the reduction cell outputs
+    path.write_text("".join(json.dumps({"arch": SPACE.format(arch), "valid_acc": float(len(
+        SPACE.output_states(SPACE.cells(arch)[1]))), "group": "random"}) + "\n" for arch in archs))
+    ws_op_effects.main([str(runs[0]), "--ground-truth", str(path), "--proxies", "weights"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["truth"]["reduction:outputs"] == 1.0
+
+    final = importlib.import_module("common").load_final_supernet(runs[0])
+    weights = proxy_scores("weights", SPACE, archs, final.supernet.task.network, final.supernet.data,
+                           seed=final.config.seed)
+    outputs = [len(SPACE.output_states(SPACE.cells(arch)[1])) for arch in archs]
+    assert result["proxies"]["weights"]["reduction:outputs"] == round(float(np.corrcoef(outputs, weights)[0, 1]), 3)
 
 
 def test_a_text_tasks_truth_scores_cells_on_the_whole_validation_text_and_the_benchmark_ranks_by_perplexity(
