@@ -21,6 +21,7 @@ from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.evaluators import SAMPLERS
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
 from nao.tasks.cnn.ops import OPS, FactorizedReduce, make_op
+from nao.tasks.cnn.proxies import proxy_scores
 from nao.tasks.cnn.train import TrainConfig, Trainer
 from nao.tasks.images import load_images
 from nao.torchutils import seeded_init
@@ -456,6 +457,35 @@ def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
     history = RunDir(tmp_path / "run").read_history()
     assert summary["evaluated"] == 3 and all(r.seconds > 0 for r in history)
     assert summary["best_metric"] == max(r.metrics["valid_acc"] for r in history)
+
+
+def test_a_proxy_search_scores_each_arch_by_its_training_free_score_without_training(tmp_path, stripes):
+    config = search_config(stripes, "proxy", 4, strategy="random",
+                           **{"evaluator.task.proxy": "weights", "evaluator.task.proxy_images": 16})
+    summary = run_search(config, tmp_path / "run", progress=False)
+    history = RunDir(tmp_path / "run").read_history()
+    data = load_images("mnist", data_dir=stripes, valid_size=60, download=False)
+    network = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)
+    expected = proxy_scores("weights", SPACE, [SPACE.parse(r.arch) for r in history], network, data, seed=0,
+                            batch_size=16)
+    assert [r.metrics["proxy_score"] for r in history] == list(expected)
+    assert summary["best_metric"] == max(expected) and len(set(expected)) > 1
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["evaluator"]
+    assert saved["metric"] == "proxy_score" and not saved["minimize"] and saved["task"]["proxy"] == "weights"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("evaluator.task.proxy=zen", "evaluator.task.proxy: must be one of weights, synflow, snip, naswot, got "),
+    ("evaluator.task.proxy_images=1", "evaluator.task.proxy_images: must be at least 2"),
+])
+def test_a_bad_proxy_setting_is_one_line_naming_the_key(tmp_path, stripes, capsys, override, message):
+    config = tmp_path / "proxy.yaml"
+    config.write_text(yaml.safe_dump({"space": "nao-cnn", "strategy": "random", "budget": 2,
+                                      "evaluator": {"type": "proxy", "task": {"data": {"dir": str(stripes)}}}}))
+    assert main(["search", str(config), override, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "history.jsonl").exists()
 
 
 def test_a_standalone_cell_of_convolutions_is_expected_to_cost_more_than_one_of_pooling_without_the_data(
