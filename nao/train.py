@@ -79,16 +79,23 @@ class FinalTraining(ABC):
         """After the last epoch: the result's metrics (the only place the test set is read)."""
 
 
-def run_train(path: str | Path | None, overrides: list[str], out: str | Path, *, resume: bool = False,
-              progress: bool = True) -> dict:
-    """``nao train``: the config (YAML + overrides) trained into ``out``; returns the result."""
+def load_train_config(path: str | Path | None, overrides: list[str]) -> tuple[FinalTraining, Any]:
+    """The final training of a ``nao train`` config (YAML + overrides; its plugins loaded) and the config read into
+    that training's dataclass: a bad key or value raises ``ConfigError`` here, before anything trains."""
     from nao.plugins import load_plugins
 
     data = apply_overrides(load_yaml(path) if path is not None else {}, overrides)
     load_plugins(data.pop("plugins", None) or [])
     space = get_space(data.get("space", "nao-cnn"))
     final = task_for(space, needs="final", key="space").final
-    return train_final(final, from_dict(final.Config, data), out, resume=resume, progress=progress)
+    return final, from_dict(final.Config, data)
+
+
+def run_train(path: str | Path | None, overrides: list[str], out: str | Path, *, resume: bool = False,
+              progress: bool = True) -> dict:
+    """``nao train``: the config (YAML + overrides) trained into ``out``; returns the result."""
+    final, config = load_train_config(path, overrides)
+    return train_final(final, config, out, resume=resume, progress=progress)
 
 
 def train_final(task: FinalTraining, config, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:

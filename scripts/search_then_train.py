@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
 import sys
@@ -36,8 +37,10 @@ import numpy as np
 import torch
 
 import nao
-from nao.search import load_config, run_search
-from nao.train import run_train
+from nao.errors import UserError
+from nao.search import SearchConfig, load_config, run_search
+from nao.search.evaluators import make_evaluator
+from nao.train import load_train_config, run_train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -60,9 +63,14 @@ def main(argv: list[str] | None = None) -> dict:
     if min(args.random, args.train_seeds, args.workers) < 1:
         parser.error("--random, --train-seeds and --workers must be at least 1")
     out, started = Path(args.out or f"runs/{Path(args.search).stem}"), time.time()
-    config = load_config(args.search, [f"seed={args.seed}", *args.search_set])
-    randoms = {random_name(i): arch for i, arch in
-               enumerate(random_archs(nao.get_space(config.space), args.random, args.seed))}
+    try:
+        config = load_config(args.search, [f"seed={args.seed}", *args.search_set])
+        randoms = {random_name(i): arch for i, arch in
+                   enumerate(random_archs(nao.get_space(config.space), args.random, args.seed))}
+        check_configs(config, args.train, [f"arch={randoms['random']}", *args.train_set])
+    except UserError as err:
+        print(f"search_then_train: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
     def trainings(name: str, arch: str) -> list[tuple]:
         """``name``'s training jobs (arguments of :func:`train`), one per training seed."""
@@ -109,6 +117,13 @@ def main(argv: list[str] | None = None) -> dict:
                                                                for m in metrics}}
     print(json.dumps(summary))
     return summary
+
+
+def check_configs(search: SearchConfig, train: str, train_overrides: list[str]) -> None:
+    """The search's evaluator built from its config (on a copy: building it resolves the config) and the training
+    config read, before anything runs: a bad key or value is one line at once, not a traceback minutes later."""
+    make_evaluator(nao.get_space(search.space), copy.deepcopy(search.evaluator), seed=search.seed, device="cpu")
+    load_train_config(train, train_overrides)
 
 
 def stage(text: str, started: float) -> None:

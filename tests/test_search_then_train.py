@@ -102,3 +102,17 @@ def test_training_the_random_cells_in_a_second_process_changes_nothing_but_the_t
     serial, _ = run(configs, tmp_path / "one", "--random", "2", "--workers", "1", capsys=capsys)
     assert {k: v for k, v in serial.items() if "seconds" not in k} == \
         {k: v for k, v in parallel.items() if "seconds" not in k}
+
+
+@pytest.mark.parametrize(("flag", "override", "message"), [
+    ("--search-set", "evaluator.metric=valid_ppl", "evaluator.metric: the supernet evaluator measures 'valid_acc'"),
+    ("--search-set", "evaluator.task.sampling=often", "evaluator.task.sampling: must be one of"),
+    ("--train-set", "train.epoch=3", "unknown config key 'train.epoch'"),
+])
+def test_a_bad_search_or_training_setting_is_one_line_before_anything_runs(configs, tmp_path, capsys, flag,
+                                                                           override, message):
+    with pytest.raises(SystemExit) as exit_:
+        search_then_train.main([*configs, "--out", str(tmp_path), flag, override])
+    error = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(error.splitlines()) == 1 and message in error
+    assert list(tmp_path.iterdir()) == []  # nothing searched, nothing trained
