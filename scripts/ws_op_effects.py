@@ -7,10 +7,11 @@ ground truth and with the supernets' scores.
 For every ground-truth cell (a file of ``scripts/ws_ground_truth.py``) and every op of the space, the number of
 branches of the normal cell and of the reduction cell that use the op, and the number of states each cell outputs
 (``normal:outputs``, ``reduction:outputs``: NAO's loose ends, which set how many channels the cell passes on in its
-child network); then Pearson's correlation of each count with the cells' measured metric (``truth``) and with each
-RUN_DIR's last supernet's scores (``runs``, and their mean ``supernet``). An op whose two correlations differ in sign
-or size is one the supernet judges unlike training from scratch: e.g. a supernet whose scores fall with average
-pooling in the reduction cell where the truth does not care. ``--proxies`` adds the same correlations with
+child network) and its depth (``normal:depth``, ``reduction:depth``: the most nodes on a path through the cell);
+then Pearson's correlation of each count with the cells' measured metric (``truth``) and with each RUN_DIR's last
+supernet's scores (``runs``, and their mean ``supernet``). An op whose two correlations differ in sign or size is
+one the supernet judges unlike training from scratch: e.g. a supernet whose scores fall with average pooling in the
+reduction cell where the truth does not care. ``--proxies`` adds the same correlations with
 training-free scores of the cells (``nao.tasks.cnn.proxies``, computed as ``bench_ws_ranking.py --proxies`` does,
 on the first run's network and data). Prints a table to stderr and one JSON object to stdout. Cell spaces only
 (``space.cells``).
@@ -69,11 +70,12 @@ def op_effects(runs: list[Path], path: Path, score_with: list[str] = (), proxies
                         "cells)")
     archs = [space.parse(c["arch"]) for c in cells]
     kinds = ("normal", "reduction")
-    names = [f"{kind}:{op}" for kind in kinds for op in space.op_names] + [f"{kind}:outputs" for kind in kinds]
+    names = ([f"{kind}:{op}" for kind in kinds for op in space.op_names] + [f"{kind}:outputs" for kind in kinds]
+             + [f"{kind}:depth" for kind in kinds])
     counts = np.array([[sum(o == op for node in cell for _, o in node)
                         for cell in space.cells(arch) for op in range(len(space.op_names))]
-                       + [len(space.output_states(cell)) for cell in space.cells(arch)] for arch in archs],
-                      dtype=float)
+                       + [len(space.output_states(cell)) for cell in space.cells(arch)]
+                       + [depth(cell) for cell in space.cells(arch)] for arch in archs], dtype=float)
     truth = np.array([c[metric] for c in cells])
     per_run = [correlations(counts, np.array([final.supernet.evaluate(a)[metric] for a in archs]), names)
                for final in finals]
@@ -84,6 +86,14 @@ def op_effects(runs: list[Path], path: Path, score_with: list[str] = (), proxies
             **({"proxies": {name: correlations(counts, proxy_scores(
                 name, space, archs, supernet.task.network, supernet.data, seed=finals[0].config.seed), names)
                 for name in proxies}} if proxies else {})}
+
+
+def depth(cell) -> int:
+    """The most nodes on a path from the cell's inputs (states 0 and 1) to its output."""
+    depths = [0, 0]
+    for node in cell:
+        depths.append(1 + max(depths[source] for source, _ in node))
+    return max(depths)
 
 
 def correlations(counts: np.ndarray, values: np.ndarray, names: list[str]) -> dict[str, float]:

@@ -590,7 +590,7 @@ def test_op_effects_correlate_each_ops_count_with_the_truth_and_the_supernets(ru
         op == 0 for node in SPACE.cells(arch)[0] for _, op in node)), "group": "random"}) + "\n" for arch in archs))
     ws_op_effects.main([str(runs[0]), str(runs[1]), "--ground-truth", str(path)])
     result = json.loads(capsys.readouterr().out)
-    assert result["truth"][first_op] == 1.0 and len(result["truth"]) == 2 * len(SPACE.op_names) + 2
+    assert result["truth"][first_op] == 1.0 and len(result["truth"]) == 2 * len(SPACE.op_names) + 4
     assert [r["run"] for r in result["runs"]] == list(map(str, runs))
     for op, mean in result["supernet"].items():
         assert mean == pytest.approx(np.mean([r[op] for r in result["runs"]]), abs=1e-3)
@@ -606,6 +606,8 @@ def test_op_effects_count_each_cells_output_states_and_correlate_the_proxies_too
     ws_op_effects.main([str(runs[0]), "--ground-truth", str(path), "--proxies", "weights"])
     result = json.loads(capsys.readouterr().out)
     assert result["truth"]["reduction:outputs"] == 1.0
+    assert ws_op_effects.depth([[(0, 0), (1, 0)], [(2, 0), (0, 0)], [(1, 0), (1, 0)]]) == 2  # node 1 reads node 0
+    assert ws_op_effects.depth([[(0, 0), (1, 0)], [(1, 0), (0, 0)]]) == 1
 
     final = importlib.import_module("common").load_final_supernet(runs[0])
     weights = proxy_scores("weights", SPACE, archs, final.supernet.task.network, final.supernet.data,
