@@ -59,14 +59,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from common import FinalSupernet, load_final_supernet, searched_runs, standalone_config
+from common import FinalSupernet, load_final_supernet, require_cnn_supernet, searched_runs, standalone_config
 from ws_ground_truth import read_metric_cells
 
 from nao.errors import UserError
 from nao.predictors.metrics import average_ranks, kendall_tau, precision_at_k, spearman
 from nao.results import load_results
 from nao.search.evaluators import make_evaluator
-from nao.tasks.cnn.evaluators import SupernetEvaluator
 from nao.tasks.cnn.proxies import PROXIES, proxy_scores
 
 
@@ -160,9 +159,8 @@ def against_ground_truth(runs: list[Path], path: Path, score_with: list[str] = (
     metrics of the cells ranked by that training-free score (``proxy_ranking_metrics``)."""
     finals = [load_final_supernet(run, score_with) for run in runs]
     metric = finals[0].supernet.metric
-    if proxies and not isinstance(finals[0].supernet, SupernetEvaluator):  # refused before minutes of scoring
-        raise UserError(f"--proxies: the runs' {type(finals[0].supernet).__name__} is not a CNN supernet (proxies "
-                        "score CNN cells)")
+    if proxies:  # refused before minutes of scoring
+        require_cnn_supernet(finals[0], "--proxies")
     cells, truth, is_random, repeated = read_truth(path, repeats, metric)
     if len(cells) < 2:
         raise UserError(f"{path}: {len(cells)} cells; a ranking needs at least 2")

@@ -90,6 +90,16 @@ def load_final_supernet(run: Path, overrides: list[str] = ()) -> FinalSupernet:
     return FinalSupernet(config, space, pool, supernet, stage)
 
 
+def require_cnn_supernet(final: FinalSupernet, option: str) -> None:
+    """``UserError`` naming ``option`` unless ``final``'s supernet scores CNN cells (what training-free proxies
+    score)."""
+    from nao.tasks.cnn.evaluators import SupernetEvaluator
+
+    if not isinstance(final.supernet, SupernetEvaluator):
+        raise UserError(f"{option}: the runs' {type(final.supernet).__name__} is not a CNN supernet (proxies score "
+                        "CNN cells)")
+
+
 def searched_runs(config: Path, seeds: list[int], search_dir: Path, overrides: list[str] = ()) -> list[Path]:
     """The searches of config file ``config`` (changed by ``overrides``) with each of ``seeds``, in
     ``search_dir/search-seedS``: run here, or resumed where a kill left them, unless finished; ``UserError`` for a

@@ -25,11 +25,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import load_final_supernet
+from common import load_final_supernet, require_cnn_supernet
 from ws_ground_truth import read_cells
 
 from nao.errors import UserError
-from nao.tasks.cnn.evaluators import SupernetEvaluator
+from nao.spaces.cell import Cell
 from nao.tasks.cnn.proxies import PROXIES, proxy_scores
 
 
@@ -64,10 +64,8 @@ def op_effects(runs: list[Path], path: Path, score_with: list[str] = (), proxies
     space, metric = finals[0].space, finals[0].supernet.metric
     if not hasattr(space, "cells"):
         raise UserError(f"{runs[0]}: space {space.name!r} has no cells to count ops in")
-    supernet = finals[0].supernet
-    if proxies and not isinstance(supernet, SupernetEvaluator):
-        raise UserError(f"--proxies: the runs' {type(supernet).__name__} is not a CNN supernet (proxies score CNN "
-                        "cells)")
+    if proxies:
+        require_cnn_supernet(finals[0], "--proxies")
     archs = [space.parse(c["arch"]) for c in cells]
     kinds = ("normal", "reduction")
     names = ([f"{kind}:{op}" for kind in kinds for op in space.op_names] + [f"{kind}:outputs" for kind in kinds]
@@ -79,16 +77,18 @@ def op_effects(runs: list[Path], path: Path, score_with: list[str] = (), proxies
     truth = np.array([c[metric] for c in cells])
     per_run = [correlations(counts, np.array([final.supernet.evaluate(a)[metric] for a in archs]), names)
                for final in finals]
-    return {"ground_truth": str(path), "cells": len(cells), "metric": metric, "score_with": list(score_with),
-            "truth": correlations(counts, truth, names),
-            "supernet": {op: round(float(np.mean([r[op] for r in per_run])), 3) for op in names},
-            "runs": [{"run": str(run), **r} for run, r in zip(runs, per_run, strict=True)],
-            **({"proxies": {name: correlations(counts, proxy_scores(
-                name, space, archs, supernet.task.network, supernet.data, seed=finals[0].config.seed), names)
-                for name in proxies}} if proxies else {})}
+    result = {"ground_truth": str(path), "cells": len(cells), "metric": metric, "score_with": list(score_with),
+              "truth": correlations(counts, truth, names),
+              "supernet": {op: round(float(np.mean([r[op] for r in per_run])), 3) for op in names},
+              "runs": [{"run": str(run), **r} for run, r in zip(runs, per_run, strict=True)]}
+    if proxies:
+        task, data, seed = finals[0].supernet.task, finals[0].supernet.data, finals[0].config.seed
+        result["proxies"] = {name: correlations(counts, proxy_scores(name, space, archs, task.network, data,
+                                                                     seed=seed), names) for name in proxies}
+    return result
 
 
-def depth(cell) -> int:
+def depth(cell: Cell) -> int:
     """The most nodes on a path from the cell's inputs (states 0 and 1) to its output."""
     depths = [0, 0]
     for node in cell:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -151,16 +152,17 @@ def test_pool_batch_norm_normalises_every_pooling_op_and_adds_no_weights():
         assert not torch.allclose(unnormed.mean((0, 2, 3)), torch.zeros(4), atol=1e-2)
 
 
-def child_with_supernet_weights(net: Supernet, arch) -> ChildNetwork:
+def child_with_supernet_weights(net: Supernet, arch, config: NetworkConfig) -> ChildNetwork:
     """The child network of ``arch`` holding the supernet's weights for it: its ops, and the columns of the
     preprocessing convolutions and the classifier that read the states the arch's cells output."""
-    child = ChildNetwork(SPACE, arch, in_channels=1, n_classes=4, config=TINY_NET)
-    cells, shared = SPACE.cells(arch), net.state_dict()
+    space = net.space
+    child = ChildNetwork(space, arch, in_channels=1, n_classes=4, config=config)
+    cells, shared = space.cells(arch), net.state_dict()
 
     def columns(producer: int) -> torch.Tensor:
-        c = net.cells[producer].channels
-        states = SPACE.output_states(cells[int(net.reductions[producer])])
-        return torch.cat([torch.arange(k * c, (k + 1) * c) for k in states])
+        cell, c = net.cells[producer], net.cells[producer].channels
+        states = space.output_states(cells[int(net.reductions[producer])])
+        return torch.cat([torch.arange(i * c, (i + 1) * c) for i in map(cell.slots.index, states)])
 
     state = {}
     for name, value in child.state_dict().items():
@@ -171,7 +173,7 @@ def child_with_supernet_weights(net: Supernet, arch) -> ChildNetwork:
             parts[3] = f"{j}_{source}_{op}"
         weight = shared.get(".".join(parts), value)  # the child's running statistics: the supernet has none
         if weight.shape != value.shape:
-            producer = (len(net.cells) - 1 if parts[0] == "classifier"
+            producer = (len(net.cells) - 1 if parts[0] == "classifier" else net.aux_after if parts[0] == "auxiliary"
                         else int(parts[1]) - (1 if parts[2] == "pre1" else 2))
             weight = weight.index_select(1, columns(producer))
         state[name] = weight
@@ -179,18 +181,25 @@ def child_with_supernet_weights(net: Supernet, arch) -> ChildNetwork:
     return child
 
 
-def test_with_concat_output_the_supernet_computes_each_arch_as_its_child_network():
-    net = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET, concat_output=True), 0)
+@pytest.mark.parametrize("space_name", ["nao-cnn", "darts"])
+def test_with_concat_output_the_supernet_computes_each_arch_as_its_child_network(space_name):
+    space, config = nao.get_space(space_name), replace(TINY_NET, auxiliary=True)
+    net = seeded_init(lambda: Supernet(space, in_channels=1, n_classes=4, config=config, concat_output=True), 0)
     x = torch.randn(16, 1, 8, 8)
-    outputs = set()
-    for arch in archs(4):
-        child = child_with_supernet_weights(net, arch)
+    widths = set()
+    for arch in [space.sample(np.random.default_rng(seed)) for seed in range(4)]:
+        child = child_with_supernet_weights(net, arch, config)
         with torch.no_grad():
-            expected = child.train()(x)[0]  # training mode: the batch's statistics, as the supernet's
-            assert torch.allclose(net.eval()(x, arch)[0], expected, atol=1e-5)
-        outputs.add(tuple(cell.out_channels for cell in child.cells))
-    assert len(outputs) > 1  # the children differ in width, which the supernet passes on
-    assert {cell.out_channels for cell in net.cells} == {7 * 4, 7 * 8, 7 * 16}  # a slot per state
+            expected, expected_aux = child.train()(x)  # training mode: the batch's statistics, as the supernet's
+            logits, aux = net.train()(x, arch)
+            assert torch.allclose(logits, expected, atol=1e-5) and torch.allclose(aux, expected_aux, atol=1e-5)
+            net.eval()
+            memo_logits = net.head(net.stem(x), space.cells(arch), net.arch_independent())[0]
+            assert torch.allclose(memo_logits, expected, atol=1e-5)
+        widths.add(tuple(cell.out_channels for cell in child.cells))
+    assert len(widths) > 1 or space.output != "loose_ends"  # loose ends: children differ in width
+    slots = space.n_nodes + 2 if space.output == "loose_ends" else space.n_nodes  # a slot per state it may output
+    assert [cell.out_channels for cell in net.cells] == [slots * c for c in (4, 8, 8, 16, 16)]
 
 
 def test_the_projecting_supernet_gives_every_arch_the_same_narrow_output():
@@ -460,18 +469,18 @@ def test_a_standalone_search_trains_each_arch(tmp_path, stripes):
 
 
 def test_a_proxy_search_scores_each_arch_by_its_training_free_score_without_training(tmp_path, stripes):
-    config = search_config(stripes, "proxy", 4, strategy="random",
-                           **{"evaluator.task.proxy": "weights", "evaluator.task.proxy_images": 16})
+    config = search_config(stripes, "proxy", 4, strategy="random", seed=3,
+                           **{"evaluator.task.proxy": "naswot", "evaluator.task.proxy_images": 16})
     summary = run_search(config, tmp_path / "run", progress=False)
     history = RunDir(tmp_path / "run").read_history()
-    data = load_images("mnist", data_dir=stripes, valid_size=60, download=False)
+    data = load_images("mnist", data_dir=stripes, valid_size=60, download=False, seed=3)  # split by the run's seed
     network = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)
-    expected = proxy_scores("weights", SPACE, [SPACE.parse(r.arch) for r in history], network, data, seed=0,
-                            batch_size=16)
+    expected = proxy_scores("naswot", SPACE, [SPACE.parse(r.arch) for r in history], network, data, seed=3,
+                            batch_size=16)  # the run's seed initialises every network; the first 16 images
     assert [r.metrics["proxy_score"] for r in history] == list(expected)
     assert summary["best_metric"] == max(expected) and len(set(expected)) > 1
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["evaluator"]
-    assert saved["metric"] == "proxy_score" and not saved["minimize"] and saved["task"]["proxy"] == "weights"
+    assert saved["metric"] == "proxy_score" and not saved["minimize"] and saved["task"]["proxy"] == "naswot"
 
 
 @pytest.mark.parametrize(("override", "message"), [

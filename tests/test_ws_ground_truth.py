@@ -617,7 +617,7 @@ def test_op_effects_count_each_cells_output_states_and_correlate_the_proxies_too
 
 
 def test_a_text_tasks_truth_scores_cells_on_the_whole_validation_text_and_the_benchmark_ranks_by_perplexity(
-        tmp_path, capsys):
+        tmp_path, capsys, monkeypatch):
     from test_rnn import write_corpus
 
     from nao.tasks.rnn.evaluators import StandaloneEvaluator as TextStandalone
@@ -652,6 +652,10 @@ def test_a_text_tasks_truth_scores_cells_on_the_whole_validation_text_and_the_be
     [run] = json.loads(capsys.readouterr().out.splitlines()[-1])["runs"]
     assert run["kendall_tau"] == 1.0 and run["picked"] == run["best"] == round(min(scores.values()), 3)
 
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored before the refusal")
+
+    monkeypatch.setattr(bench_ws_ranking, "supernet_scores", no_scoring)
     with pytest.raises(SystemExit) as exit_:  # training-free proxies score CNN cells only: refused before scoring
         bench_ws_ranking.main([str(tmp_path / "run"), "--ground-truth", str(own), "--proxies", "naswot"])
     error = capsys.readouterr().err.strip()

@@ -182,7 +182,7 @@ class TaskEvaluatorConfig(EvaluatorConfig):
 
 
 class TaskEvaluator:
-    """Base of the evaluators that train networks (``standalone``, ``supernet``): the metric is the task's
+    """Base of the evaluators of a task's networks (``standalone``, ``supernet``, ``proxy``): the metric is the task's
     own, the test set is never a search metric, and ``config.task`` is read into the subclass's
     ``TaskConfig`` dataclass (the resolved form is written back, so the saved config shows every default,
     with the metric and its direction)."""

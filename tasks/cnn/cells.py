@@ -124,11 +124,11 @@ class SharedCell(_Cell):
     norm) it shares its node and the next layers' weights with.
 
     ``concat_output`` outputs the child network's concatenation instead of projecting it to ``channels``: one slot
-    of ``channels`` per state (cell inputs and nodes), the arch's output states in theirs and zeros elsewhere. The
-    next cells' preprocessing and the classifier then read an arch's states with the weights its child network
-    would have there (zero slots add nothing), and a cell that outputs more states passes on more channels, as its
-    child network does: the supernet sees the capacity the child's concatenation gives, which the projection hides.
-    It costs preprocessing convolutions over every slot."""
+    of ``channels`` per state an arch can output (``slots``), the arch's output states in theirs and zeros
+    elsewhere. The next cells' preprocessing and the classifier then read an arch's states with the weights its
+    child network would have there (zero slots add nothing), and a cell that outputs more states passes on more
+    channels, as its child network does, where the projection gives every arch the same width. It costs
+    preprocessing convolutions over every slot; on the main job's space it did not rank better (docs/cnn.md)."""
 
     def __init__(self, space: CellSpace, *, pool_batch_norm: bool = False, concat_output: bool = False, **kwargs):
         super().__init__(space, **kwargs, stats=False)
@@ -148,11 +148,11 @@ class SharedCell(_Cell):
         inputs = (0, 1) if self.reduction and space.output == "loose_ends" else ()
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, False)
                                            for k in inputs})
-        self.slots = n_nodes + 2
+        self.slots = list(range(n_nodes + 2)) if space.output == "loose_ends" else list(range(2, n_nodes + 2))
         if concat_output:
-            self.out_channels = self.slots * self.channels
+            self.out_channels = len(self.slots) * self.channels
         else:
-            self.out_weight = nn.Parameter(torch.empty(self.channels, self.slots * self.channels))
+            self.out_weight = nn.Parameter(torch.empty(self.channels, (n_nodes + 2) * self.channels))
             nn.init.kaiming_normal_(self.out_weight)
             self.out_bn = batch_norm(self.channels, stats=False)
             self.out_channels = self.channels
@@ -163,9 +163,7 @@ class SharedCell(_Cell):
     def combine(self, cell: Cell, outputs: list[torch.Tensor]) -> torch.Tensor:
         c = self.channels
         if self.concat_output:
-            slots = [torch.zeros_like(outputs[0])] * self.slots
-            for k, output in zip(self.output_states(cell), outputs, strict=True):
-                slots[k] = output
-            return torch.cat(slots, dim=1)
+            states, zeros = dict(zip(self.output_states(cell), outputs, strict=True)), torch.zeros_like(outputs[0])
+            return torch.cat([states.get(k, zeros) for k in self.slots], dim=1)
         columns = torch.cat([self.out_weight[:, k * c:(k + 1) * c] for k in self.output_states(cell)], dim=1)
         return self.out_bn(F.conv2d(F.relu(torch.cat(outputs, dim=1)), columns[:, :, None, None]))

@@ -58,7 +58,7 @@ def check_trainable(space: CellSpace) -> None:
 
 
 class _ImageEvaluator(TaskEvaluator):
-    """What both evaluators share: the data and the metric."""
+    """What the CNN evaluators share: the data, the metric and the task's checks."""
 
     metric = "valid_acc"
     minimize = False
@@ -122,11 +122,11 @@ class StandaloneEvaluator(_ImageEvaluator):
 
 class ProxyEvaluator(_ImageEvaluator):
     """Each arch scored by ``task.proxy``, a training-free score of its child network (``task.network``'s size,
-    freshly initialised from the run seed) on the first ``task.proxy_images`` training images: no training, a
-    fraction of a second per arch (``nao.tasks.cnn.proxies``). A baseline every search on a new space deserves
-    (Abdelfattah et al. 2021): on the main job's space NASWOT and the weight count rank a standalone ground
-    truth at Kendall tau 0.52-0.54, where the supernets reach 0.1-0.3 (docs/cnn.md). The score is the proxy's
-    own (``proxy_score``, higher is better), not an accuracy."""
+    freshly initialised from the run seed) on the first ``task.proxy_images`` training images (at most the
+    training split): no training, a fraction of a second per arch on the CPU (``nao.tasks.cnn.proxies``). The
+    zero-cost baseline a supernet search should be compared with (Abdelfattah et al. 2021; docs/cnn.md). The score
+    is the proxy's own (``proxy_score``, higher is better); a non-finite one (NASWOT of identical images) is a
+    failed evaluation."""
 
     metric = "proxy_score"
 
