@@ -384,7 +384,26 @@ def test_space_sampling_trains_archs_from_outside_the_pool(tmp_path):
     assert len(archs) == 20 and not archs & set(pool)
 
 
-@pytest.mark.parametrize("sampling", ["space", "fair"])
+def test_outputs_sampling_has_every_state_output_far_more_equally_than_uniform_draws(tmp_path):
+    config = search_config(tmp_path / "no-data-here", "supernet", 2)
+    evaluator = make_evaluator(SPACE, config.evaluator, device="cpu")
+    rng = np.random.default_rng(0)
+
+    def frequencies(archs) -> np.ndarray:  # how often each state is output, per cell type
+        counts = np.zeros((2, SPACE.n_nodes + 2))
+        for arch in archs:
+            for kind, cell in enumerate(SPACE.cells(SPACE.check(arch))):
+                counts[kind, SPACE.output_states(cell)] += 1
+        return counts / len(archs)
+
+    draws = SAMPLERS["outputs"](evaluator, [], rng)
+    balanced, uniform = frequencies([next(draws) for _ in range(1400)]), frequencies(
+        [SPACE.sample(rng) for _ in range(1400)])
+    assert uniform[:, :3].max() < 0.15  # the cell inputs and the first node: rarely output by uniform draws
+    assert balanced.min() > 0.1 and (balanced[:, :2] > 3 * uniform[:, :2]).all()
+
+
+@pytest.mark.parametrize("sampling", ["space", "fair", "outputs"])
 def test_a_supernet_search_trains_with_each_sampling_rule_and_resumes_like_an_uninterrupted_run(
         tmp_path, stripes, sampling):
     direct = run_search(search_config(stripes, "supernet", 10, **{"evaluator.task.sampling": sampling}),
