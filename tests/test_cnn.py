@@ -355,8 +355,8 @@ def test_the_supernet_evaluator_refuses_the_test_set_and_other_metrics(stripes, 
     with pytest.raises(UserError, match="never looks at the test set"):
         run_search(search_config(stripes, "supernet", 4, **{"evaluator.report_metric": "test_acc"}),
                    tmp_path / "a", progress=False)
-    with pytest.raises(UserError,
-                       match=r"evaluator\.task\.sampling: must be one of uniform, params, space, fair, got 'loss'"):
+    with pytest.raises(UserError, match=r"evaluator\.task\.sampling: must be one of uniform, params, space, fair, "
+                                        r"outputs, got 'loss'"):
         run_search(search_config(stripes, "supernet", 4, **{"evaluator.task.sampling": "loss"}),
                    tmp_path / "b", progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
