@@ -403,6 +403,14 @@ def test_outputs_sampling_has_every_state_output_far_more_equally_than_uniform_d
     assert balanced.min() > 0.1 and (balanced[:, :2] > 3 * uniform[:, :2]).all()
 
 
+def test_outputs_sampling_draws_only_states_a_cell_can_output(tmp_path):
+    """In darts every node is output and the cell inputs never are: a drawn input would be sought forever."""
+    space = nao.get_space("darts")
+    config = search_config(tmp_path / "no-data-here", "supernet", 2, space="darts")
+    draws = SAMPLERS["outputs"](make_evaluator(space, config.evaluator, device="cpu"), [], np.random.default_rng(0))
+    assert len({space.check(next(draws)) for _ in range(50)}) == 50
+
+
 @pytest.mark.parametrize("sampling", ["space", "fair", "outputs"])
 def test_a_supernet_search_trains_with_each_sampling_rule_and_resumes_like_an_uninterrupted_run(
         tmp_path, stripes, sampling):

@@ -187,6 +187,10 @@ class CellSpace(SlotSpace):
         """The states the cell's output concatenates: the loose ends, or every node (``output``)."""
         return self.loose_ends(cell) if self.output == "loose_ends" else list(range(2, len(cell) + 2))
 
+    def possible_output_states(self) -> list[int]:
+        """The states some cell of the space outputs: every state with loose ends, the nodes otherwise."""
+        return list(range(self.n_nodes + 2)) if self.output == "loose_ends" else list(range(2, self.n_nodes + 2))
+
     def graphs(self, arch: Sequence[int]) -> list[CellGraph]:
         """Normal and reduction cell; the output concatenates :meth:`output_states`."""
         out = self.n_nodes + 2

@@ -148,7 +148,7 @@ class SharedCell(_Cell):
         inputs = (0, 1) if self.reduction and space.output == "loose_ends" else ()
         self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, False)
                                            for k in inputs})
-        self.slots = list(range(n_nodes + 2)) if space.output == "loose_ends" else list(range(2, n_nodes + 2))
+        self.slots = space.possible_output_states()
         if concat_output:
             self.out_channels = len(self.slots) * self.channels
         else:

@@ -310,15 +310,17 @@ def _fair_outputs(evaluator: SupernetEvaluator, pool: list[Arch], rng: np.random
     space = evaluator.space
     half = space.seq_len // 2  # an arch is its normal cell's tokens, then its reduction cell's
 
-    def cell_outputting(kind: int, state: int) -> tuple[int, ...]:
+    states = space.possible_output_states()  # drawing one no cell outputs would never end
+
+    def cell_outputting(kind: int) -> tuple[int, ...]:
+        state = states[rng.integers(len(states))]
         while True:
             arch = space.sample(rng)
             if state in space.output_states(space.cells(arch)[kind]):
-                return tuple(arch[:half]) if kind == 0 else tuple(arch[half:])
+                return tuple(arch[kind * half:(kind + 1) * half])
 
-    states = space.n_nodes + 2
     while True:
-        yield cell_outputting(0, int(rng.integers(states))) + cell_outputting(1, int(rng.integers(states)))
+        yield cell_outputting(0) + cell_outputting(1)
 
 
 SAMPLERS: dict[str, Callable[[SupernetEvaluator, list[Arch], np.random.Generator], Draws]] = {
@@ -326,7 +328,7 @@ SAMPLERS: dict[str, Callable[[SupernetEvaluator, list[Arch], np.random.Generator
     "params": _from_pool(_params_proportional),  # from the pool, in proportion to the arch's weights (NAO-V2)
     "space": _whole_space,  # uniformly from the whole space (single-path one-shot, Guo et al. 2020)
     "fair": _fair_ops,  # the whole space, every op equally often (FairNAS)
-    "outputs": _fair_outputs,  # the whole space, every state output equally often
+    "outputs": _fair_outputs,  # the whole space, the states a cell outputs drawn more equally
 }
 """``evaluator.task.sampling``: the archs a supernet stage trains, one per mini-batch, endless; each rule gets the
 evaluator, the pool (every arch evaluated so far plus the new batch) and the stage's generator."""
