@@ -21,7 +21,7 @@ from nao.search.rundir import RunDir
 from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.evaluators import SAMPLERS
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig, Supernet
-from nao.tasks.cnn.ops import OPS, FactorizedReduce, make_op
+from nao.tasks.cnn.ops import OPS, FactorizedReduce, Norm, make_op
 from nao.tasks.cnn.proxies import proxy_scores
 from nao.tasks.cnn.train import TrainConfig, Trainer
 from nao.tasks.images import load_images
@@ -67,7 +67,7 @@ def test_a_factorized_reduction_of_few_channels_has_the_same_gradient_channels_l
     """torch 2.13's oneDNN strided 1x1 conv weight gradient, channels-last with 2-6 input channels, wrote past
     its buffer: an abort with 1 thread, a wrong gradient with 2 (ops.StridedConv1x1)."""
     torch.manual_seed(0)
-    reduce, x, r = FactorizedReduce(4, 8, stats=False), torch.randn(16, 4, 8, 8), torch.randn(16, 8, 4, 4)
+    reduce, x, r = FactorizedReduce(4, 8, Norm(running_stats=False)), torch.randn(16, 4, 8, 8), torch.randn(16, 8, 4, 4)
     grads = []
     for layout in (torch.contiguous_format, torch.channels_last, torch.channels_last):
         reduce.to(memory_format=layout).zero_grad()
@@ -150,6 +150,24 @@ def test_pool_batch_norm_normalises_every_pooling_op_and_adds_no_weights():
         assert torch.allclose(out.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)
         assert torch.allclose(out.var((0, 2, 3), unbiased=False), torch.ones(4), atol=1e-3)
         assert not torch.allclose(unnormed.mean((0, 2, 3)), torch.zeros(4), atol=1e-2)
+
+
+def test_batch_norm_affine_false_leaves_the_cells_no_scale_or_shift_to_learn(stripes):
+    configured = make_evaluator(SPACE, search_config(stripes, "supernet", 2, **{
+        "evaluator.task.batch_norm_affine": False}).evaluator, device="cpu").supernet
+    assert not any(m.affine for m in configured.cells.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    plain = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET), 0)
+    bare = seeded_init(lambda: Supernet(SPACE, in_channels=1, n_classes=4, config=TINY_NET,
+                                        batch_norm_affine=False), 0)
+    norms = [m for m in bare.cells.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.affine or m.track_running_stats for m in norms)
+    assert all(m.affine for m in plain.cells.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert bare.stem[1].affine  # the stem, which every arch shares, keeps its own
+    n_plain, n_bare = (sum(p.numel() for p in net.parameters()) for net in (plain, bare))
+    assert n_plain - n_bare == 2 * sum(m.num_features for m in norms)
+    x, a = torch.randn(8, 1, 8, 8), archs(1)[0]
+    with torch.no_grad():  # at initialisation (scale 1, shift 0) both compute the same
+        assert torch.allclose(plain.eval()(x, a)[0], bare.eval()(x, a)[0], atol=1e-5)
 
 
 def child_with_supernet_weights(net: Supernet, arch, config: NetworkConfig) -> ChildNetwork:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nao.spaces.cell import Cell, CellSpace
-from nao.tasks.cnn.ops import FactorizedReduce, Pool, ReLUConvBN, batch_norm, conv, make_op
+from nao.tasks.cnn.ops import STANDALONE, FactorizedReduce, Norm, Pool, ReLUConvBN, conv, make_op
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -36,14 +36,14 @@ class _Cell(nn.Module):
     """Preprocessing, node computation and the output's reduction; subclasses say where ops come from."""
 
     def __init__(self, space: CellSpace, *, c_pp: int, c_p: int, channels: int, reduction: bool,
-                 reduction_prev: bool, stats: bool):
+                 reduction_prev: bool, norm: Norm):
         super().__init__()
         self.output_states = space.output_states
         self.reduction = reduction
         self.channels = channels
-        self.pre0 = (FactorizedReduce(c_pp, channels, stats) if reduction_prev
-                     else ReLUConvBN([conv(c_pp, channels, 1)], channels, stats))
-        self.pre1 = ReLUConvBN([conv(c_p, channels, 1)], channels, stats)
+        self.pre0 = (FactorizedReduce(c_pp, channels, norm) if reduction_prev
+                     else ReLUConvBN([conv(c_pp, channels, 1)], channels, norm))
+        self.pre1 = ReLUConvBN([conv(c_p, channels, 1)], channels, norm)
 
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:
         raise NotImplementedError
@@ -94,14 +94,14 @@ class FixedCell(_Cell):
     """One arch's cell; the output concatenates its output states (``out_channels`` = their number x channels)."""
 
     def __init__(self, cell: Cell, space: CellSpace, **kwargs):
-        super().__init__(space, **kwargs, stats=True)
+        super().__init__(space, **kwargs, norm=STANDALONE)
         self.cell = cell
         self.ops = nn.ModuleDict({
             f"{j}_{b}": make_op(space.op_names[op], self.channels, self.stride(source))
             for j, node in enumerate(cell) for b, (source, op) in enumerate(node)
         })
         inputs = [k for k in self.output_states(cell) if k < 2] if self.reduction else []
-        self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, True)
+        self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, STANDALONE)
                                            for k in inputs})
         self.out_channels = len(self.output_states(cell)) * self.channels
 
@@ -128,17 +128,21 @@ class SharedCell(_Cell):
     elsewhere. The next cells' preprocessing and the classifier then read an arch's states with the weights its
     child network would have there (zero slots add nothing), and a cell that outputs more states passes on more
     channels, as its child network does, where the projection gives every arch the same width. It costs
-    preprocessing convolutions over every slot; on the main job's space it did not rank better (docs/cnn.md)."""
+    preprocessing convolutions over every slot; on the main job's space it did not rank better (docs/cnn.md).
 
-    def __init__(self, space: CellSpace, *, pool_batch_norm: bool = False, concat_output: bool = False, **kwargs):
-        super().__init__(space, **kwargs, stats=False)
+    ``batch_norm_affine=False``: the cells' batch norms learn no scale and shift (:class:`Norm`)."""
+
+    def __init__(self, space: CellSpace, *, pool_batch_norm: bool = False, concat_output: bool = False,
+                 batch_norm_affine: bool = True, **kwargs):
+        norm = Norm(running_stats=False, affine=batch_norm_affine)
+        super().__init__(space, **kwargs, norm=norm)
         n_nodes = space.n_nodes
         self.concat_output = concat_output
 
         def shared_op(name: str, stride: int) -> nn.Module:
-            op = make_op(name, self.channels, stride, stats=False)
+            op = make_op(name, self.channels, stride, norm)
             if pool_batch_norm and isinstance(op, Pool):
-                return nn.Sequential(op, nn.BatchNorm2d(self.channels, affine=False, track_running_stats=False))
+                return nn.Sequential(op, Norm(running_stats=False, affine=False)(self.channels))
             return op
 
         self.ops = nn.ModuleDict({
@@ -146,7 +150,7 @@ class SharedCell(_Cell):
             for j in range(n_nodes) for source in range(j + 2) for op, name in enumerate(space.op_names)
         })
         inputs = (0, 1) if self.reduction and space.output == "loose_ends" else ()
-        self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, False)
+        self.reduce_input = nn.ModuleDict({str(k): FactorizedReduce(self.channels, self.channels, norm)
                                            for k in inputs})
         self.slots = space.possible_output_states()
         if concat_output:
@@ -154,7 +158,7 @@ class SharedCell(_Cell):
         else:
             self.out_weight = nn.Parameter(torch.empty(self.channels, (n_nodes + 2) * self.channels))
             nn.init.kaiming_normal_(self.out_weight)
-            self.out_bn = batch_norm(self.channels, stats=False)
+            self.out_bn = norm(self.channels)
             self.out_channels = self.channels
 
     def op(self, node: int, branch: int, source: int, op: int) -> nn.Module:

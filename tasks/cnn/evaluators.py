@@ -44,6 +44,7 @@ class ImageTaskConfig:
     warmup_epochs: int = 0  # supernet: epochs on archs of the whole space ("space") before the first stage
     pool_batch_norm: bool = False  # supernet: a batch norm without affine weights after each pooling op (DARTS')
     concat_output: bool = False  # supernet: cells output the child network's concatenation, not a projection of it
+    batch_norm_affine: bool = True  # supernet: False: the cells' batch norms learn no scale and shift (DARTS')
     finetune_steps: int = 0  # supernet: > 0: score each arch after this many SGD steps on it alone (weights restored)
     finetune_lr: float = 0.01  # supernet: the learning rate of those steps
     proxy: str = "naswot"  # proxy: the training-free score (nao.tasks.cnn.proxies: naswot, weights, synflow, snip)
@@ -160,7 +161,8 @@ class SupernetEvaluator(SharedWeightsEvaluator, _ImageEvaluator):
             data = self.data
             self._supernet = to_device(seeded_init(lambda: Supernet(
                 self.space, in_channels=data.shape[0], n_classes=data.n_classes, config=self.task.network,
-                pool_batch_norm=self.task.pool_batch_norm, concat_output=self.task.concat_output), self.seed),
+                pool_batch_norm=self.task.pool_batch_norm, concat_output=self.task.concat_output,
+                batch_norm_affine=self.task.batch_norm_affine), self.seed),
                 self.device)
         return self._supernet
 

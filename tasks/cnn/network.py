@@ -47,12 +47,12 @@ class CellNetwork(nn.Module):
     """Cells from ``make_cell(reduction=, reduction_prev=, c_pp=, c_p=, channels=)``; see the subclasses."""
 
     def __init__(self, *, make_cell: Callable[..., nn.Module], in_channels: int, n_classes: int,
-                 config: NetworkConfig, stats: bool = True):
+                 config: NetworkConfig, running_stats: bool = True):
         super().__init__()
         c = config.channels
         c_stem = config.stem_multiplier * c
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, config.stem_stride, 1, bias=False),
-                                  nn.BatchNorm2d(c_stem, track_running_stats=stats))
+                                  nn.BatchNorm2d(c_stem, track_running_stats=running_stats))
         self.cells = nn.ModuleList()
         self.reductions: list[bool] = []
         c_pp = c_p = c_stem
@@ -118,17 +118,18 @@ class ChildNetwork(CellNetwork):
 
 class Supernet(CellNetwork):
     """Every arch of ``space`` with shared weights (one op per node, input and op); ``forward(x, arch)``.
-    ``pool_batch_norm``, ``concat_output``: see :class:`SharedCell`."""
+    ``pool_batch_norm``, ``concat_output``, ``batch_norm_affine``: see :class:`SharedCell`."""
 
     def __init__(self, space: CellSpace, *, in_channels: int, n_classes: int, config: NetworkConfig,
-                 pool_batch_norm: bool = False, concat_output: bool = False):
+                 pool_batch_norm: bool = False, concat_output: bool = False, batch_norm_affine: bool = True):
         self.space = space
 
         def make_cell(**kwargs) -> SharedCell:
-            return SharedCell(space, pool_batch_norm=pool_batch_norm, concat_output=concat_output, **kwargs)
+            return SharedCell(space, pool_batch_norm=pool_batch_norm, concat_output=concat_output,
+                              batch_norm_affine=batch_norm_affine, **kwargs)
 
         super().__init__(make_cell=make_cell, in_channels=in_channels, n_classes=n_classes, config=config,
-                         stats=False)
+                         running_stats=False)
 
     def forward(self, x: torch.Tensor, arch: Sequence[int]) -> Logits:
         return self._forward(x, self.space.cells(arch))

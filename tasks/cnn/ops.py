@@ -1,31 +1,44 @@
 """Candidate operations of the CNN cell spaces, by name (``CellSpace.op_names``).
 
 Every op maps ``channels`` to ``channels``; ``stride=2`` halves height and width (rounding up,
-so 7x7 maps become 4x4 whatever the op). ``stats=False`` gives batch norms without
-running statistics: the weight-sharing supernet always normalises with the batch's own
-statistics, so an arch's score never depends on which arch ran before it (nao-facts §8.1, 15).
+so 7x7 maps become 4x4 whatever the op). ``norm`` says how their batch norms normalise (:class:`Norm`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-OpFactory = Callable[[int, int, bool], nn.Module]
+
+@dataclass(frozen=True)
+class Norm:
+    """The batch norms of the ops and cells. A standalone network keeps running statistics and learns a scale and
+    shift per channel. The weight-sharing supernet normalises with each batch's own statistics
+    (``running_stats=False``), so an arch's score never depends on which arch ran before it (nao-facts §8.1, 15);
+    ``affine=False`` also drops the learned scale and shift, as DARTS' search network does (Liu et al. 2019), so
+    that no op's output scale is learned for the archs it happened to be trained in."""
+
+    running_stats: bool = True
+    affine: bool = True
+
+    def __call__(self, channels: int) -> nn.BatchNorm2d:
+        return nn.BatchNorm2d(channels, affine=self.affine, track_running_stats=self.running_stats)
 
 
-def batch_norm(channels: int, stats: bool) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, track_running_stats=stats)
+STANDALONE = Norm()
+
+OpFactory = Callable[[int, int, Norm], nn.Module]
 
 
 class ReLUConvBN(nn.Sequential):
     """ReLU, then one convolution (or a chain, e.g. 1x7 then 7x1), then batch norm."""
 
-    def __init__(self, convs: list[nn.Conv2d], channels: int, stats: bool):
-        super().__init__(nn.ReLU(), *convs, batch_norm(channels, stats))
+    def __init__(self, convs: list[nn.Conv2d], channels: int, norm: Norm):
+        super().__init__(nn.ReLU(), *convs, norm(channels))
 
 
 def conv(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
@@ -56,23 +69,23 @@ class StridedConv1x1(nn.Conv2d):
 class SepConv(nn.Sequential):
     """DARTS-style separable convolution: (ReLU, depthwise k x k, pointwise 1x1, BN) twice."""
 
-    def __init__(self, channels: int, kernel: int, stride: int, stats: bool):
+    def __init__(self, channels: int, kernel: int, stride: int, norm: Norm):
         super().__init__(
             ReLUConvBN([conv(channels, channels, kernel, stride, groups=channels), conv(channels, channels, 1)],
-                       channels, stats),
+                       channels, norm),
             ReLUConvBN([conv(channels, channels, kernel, groups=channels), conv(channels, channels, 1)],
-                       channels, stats),
+                       channels, norm),
         )
 
 
 class FactorizedReduce(nn.Module):
     """Halves the resolution without losing pixels: two stride-2 1x1 convs, the second shifted by one."""
 
-    def __init__(self, c_in: int, c_out: int, stats: bool):
+    def __init__(self, c_in: int, c_out: int, norm: Norm):
         super().__init__()
         self.conv_a = StridedConv1x1(c_in, c_out // 2, 2)
         self.conv_b = StridedConv1x1(c_in, c_out - c_out // 2, 2)
-        self.bn = batch_norm(c_out, stats)
+        self.bn = norm(c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(x)
@@ -99,41 +112,41 @@ class Pool(nn.Module):
         return F.avg_pool2d(x, self.kernel, self.stride, padding, count_include_pad=False)
 
 
-def identity(channels: int, stride: int, stats: bool) -> nn.Module:
-    return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels, stats)
+def identity(channels: int, stride: int, norm: Norm) -> nn.Module:
+    return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels, norm)
 
 
 def factorized_conv(kernel: int) -> OpFactory:
     """1 x k then k x 1 (the stride split between them), NAO's cheap large-receptive-field conv."""
-    return lambda c, s, stats: ReLUConvBN([conv(c, c, (1, kernel), (1, s)), conv(c, c, (kernel, 1), (s, 1))], c, stats)
+    return lambda c, s, norm: ReLUConvBN([conv(c, c, (1, kernel), (1, s)), conv(c, c, (kernel, 1), (s, 1))], c, norm)
 
 
 def dil_conv(kernel: int) -> OpFactory:
     """DARTS' dilated separable convolution: ReLU, depthwise k x k with dilation 2, pointwise 1x1, BN (once,
     where ``SepConv`` stacks two): a 5x5 (9x9) receptive field for the weights of a 3x3 (5x5)."""
-    return lambda c, s, stats: ReLUConvBN([conv(c, c, kernel, s, groups=c, dilation=2), conv(c, c, 1)], c, stats)
+    return lambda c, s, norm: ReLUConvBN([conv(c, c, kernel, s, groups=c, dilation=2), conv(c, c, 1)], c, norm)
 
 
 def pool(kind: str, kernel: int) -> OpFactory:
-    return lambda c, s, stats: Pool(kind, kernel, s)
+    return lambda c, s, norm: Pool(kind, kernel, s)
 
 
 OPS: dict[str, OpFactory] = {
     "identity": identity,
     "skip_connect": identity,  # DARTS' name for it
-    "sep_conv_3x3": lambda c, s, stats: SepConv(c, 3, s, stats),
-    "sep_conv_5x5": lambda c, s, stats: SepConv(c, 5, s, stats),
+    "sep_conv_3x3": lambda c, s, norm: SepConv(c, 3, s, norm),
+    "sep_conv_5x5": lambda c, s, norm: SepConv(c, 5, s, norm),
     "dil_conv_3x3": dil_conv(3),
     "dil_conv_5x5": dil_conv(5),
-    "conv_1x1": lambda c, s, stats: ReLUConvBN([conv(c, c, 1, s)], c, stats),
-    "conv_3x3": lambda c, s, stats: ReLUConvBN([conv(c, c, 3, s)], c, stats),
+    "conv_1x1": lambda c, s, norm: ReLUConvBN([conv(c, c, 1, s)], c, norm),
+    "conv_3x3": lambda c, s, norm: ReLUConvBN([conv(c, c, 3, s)], c, norm),
     "conv_1x3_3x1": factorized_conv(3),
     "conv_1x7_7x1": factorized_conv(7),
     **{f"{kind}_pool_{k}x{k}": pool(kind, k) for kind in ("max", "avg") for k in (2, 3, 5)},
 }
 
 
-def make_op(name: str, channels: int, stride: int, stats: bool = True) -> nn.Module:
+def make_op(name: str, channels: int, stride: int, norm: Norm = STANDALONE) -> nn.Module:
     if name not in OPS:
         raise KeyError(f"no CNN op named {name!r} (known: {', '.join(sorted(OPS))})")
-    return OPS[name](channels, stride, stats)
+    return OPS[name](channels, stride, norm)
