@@ -101,6 +101,17 @@ def test_every_arch_of_a_space_gets_a_finite_score_that_its_seed_determines(name
     assert len(set(scores)) > 1  # the archs differ, so do their scores
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("name", sorted(PROXIES))
+def test_on_cuda_every_proxy_scores_as_on_the_cpu(name, stripes):
+    space = nao.get_space("nao-cnn")
+    archs = [space.sample(np.random.default_rng(1))]
+    network = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)
+    on_cpu, on_cuda = (proxy_scores(name, space, archs, network, stripes, seed=0, batch_size=16, device=device)
+                       for device in ("cpu", "cuda"))
+    assert np.allclose(on_cpu, on_cuda, rtol=1e-3)
+
+
 def test_an_unknown_proxy_is_refused_with_the_known_names(stripes):
     with pytest.raises(KeyError, match="synflow"):
         proxy_scores("zen", nao.get_space("nao-cnn"), [], NetworkConfig(), stripes, seed=0)

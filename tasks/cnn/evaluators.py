@@ -124,16 +124,16 @@ class StandaloneEvaluator(_ImageEvaluator):
 class ProxyEvaluator(_ImageEvaluator):
     """Each arch scored by ``task.proxy``, a training-free score of its child network (``task.network``'s size,
     freshly initialised from the run seed) on the first ``task.proxy_images`` training images (at most the
-    training split): no training, a fraction of a second per arch on the CPU (``nao.tasks.cnn.proxies``). The
-    zero-cost baseline a supernet search should be compared with (Abdelfattah et al. 2021; docs/cnn.md). The score
-    is the proxy's own (``proxy_score``, higher is better); a non-finite one (NASWOT of identical images) is a
-    failed evaluation."""
+    training split), on ``device``: no training, a fraction of a second per arch on one CPU thread
+    (``nao.tasks.cnn.proxies``). The zero-cost baseline a supernet search should be compared with (Abdelfattah et
+    al. 2021; docs/cnn.md). The score is the proxy's own (``proxy_score``, higher is better); a non-finite one
+    (NASWOT of identical images) is a failed evaluation."""
 
     metric = "proxy_score"
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         [score] = proxy_scores(self.task.proxy, self.space, [arch], self.task.network, self.data, seed=self.seed,
-                               batch_size=self.task.proxy_images)
+                               batch_size=self.task.proxy_images, device=self.device)
         return {self.metric: float(score)}
 
 

@@ -63,7 +63,7 @@ def synflow(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> flo
     with torch.no_grad():
         for p in model.parameters():
             p.abs_()
-    ones = torch.ones((1, *images.shape[1:]), dtype=torch.float64)
+    ones = torch.ones((1, *images.shape[1:]), dtype=torch.float64, device=images.device)
     model.zero_grad()
     model(ones)[0].sum().backward()
     total = _saliency(model)
@@ -86,7 +86,7 @@ def naswot(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> floa
     or both inactive. A network that tells the images apart by their activation patterns already at
     initialisation has a K close to diagonal and a large determinant."""
     n = len(images)
-    agreement = torch.zeros((n, n), dtype=torch.float64)
+    agreement = torch.zeros((n, n), dtype=torch.float64, device=images.device)
 
     def count(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         active = (inputs[0].detach().flatten(1) > 0).double()
@@ -103,17 +103,18 @@ def naswot(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> floa
 
 
 def proxy_scores(name: str, space: CellSpace, archs: Sequence[Arch], network: NetworkConfig, data: ImageData, *,
-                 seed: int, batch_size: int = 64) -> np.ndarray:
+                 seed: int, batch_size: int = 64, device: torch.device | str = "cpu") -> np.ndarray:
     """Proxy ``name`` of each arch's network (``network``'s size, weights initialised from ``seed``: the same draw
-    for every arch) on the first ``batch_size`` training images of ``data`` (the same for every arch)."""
+    for every arch, on any ``device``) on the first ``batch_size`` training images of ``data`` (the same for every
+    arch), computed on ``device``."""
     if name not in PROXIES:
         raise KeyError(f"no proxy {name!r}; known: {', '.join(PROXIES)}")
     images, labels = data.train
-    x, y = model_input(images[:batch_size], data), labels[:batch_size]
+    x, y = model_input(images[:batch_size], data).to(device), labels[:batch_size].to(device)
     scores = []
     for arch in archs:
         model = seeded_init(lambda a=arch: ChildNetwork(space, a, in_channels=data.shape[0],
-                                                        n_classes=data.n_classes, config=network), seed)
+                                                        n_classes=data.n_classes, config=network), seed).to(device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             scores.append(PROXIES[name](model, x, y))
