@@ -18,6 +18,9 @@
    it), each arch's mean over its training seeds, the random archs' mean ± standard deviation, and, as the
    last line, a JSON summary (``best_test_acc``: the searched arch's; ``random_test_acc``: a list, one per
    random arch; both means over training seeds). Every step resumes: run it again after a kill.
+
+A bad setting in either config is one line (exit code 2) before anything runs; a step that fails later (missing
+data, a diverged training) is one line too, the finished steps kept for the rerun.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import argparse
 import copy
 import json
 import multiprocessing
+import multiprocessing.pool
 import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -69,8 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
                    enumerate(random_archs(nao.get_space(config.space), args.random, args.seed))}
         check_configs(config, args.train, [f"arch={randoms['random']}", *args.train_set])
     except UserError as err:
-        print(f"search_then_train: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(str(err))
 
     def trainings(name: str, arch: str) -> list[tuple]:
         """``name``'s training jobs (arguments of :func:`train`), one per training seed."""
@@ -79,13 +82,16 @@ def main(argv: list[str] | None = None) -> dict:
                 for k in range(args.train_seeds)]
 
     random_jobs = {name: trainings(name, arch) for name, arch in randoms.items()}
-    with TrainingPool([job for jobs in random_jobs.values() for job in jobs], args.workers) as pool:
-        stage(f"search ({args.search})", started)
-        search = run_search(config, out / "search", resume=True)
-        search_seconds = time.time() - started
-        trained = {"best": [train(*job) for job in trainings("best", search["best_arch"])]}
-        results = iter(pool.finish())
-        trained |= {name: [next(results) for _ in jobs] for name, jobs in random_jobs.items()}
+    try:
+        with TrainingPool([job for jobs in random_jobs.values() for job in jobs], args.workers) as pool:
+            stage(f"search ({args.search})", started)
+            search = run_search(config, out / "search", resume=True)
+            search_seconds = time.time() - started
+            trained = {"best": [train(*job) for job in trainings("best", search["best_arch"])]}
+            results = iter(pool.finish())
+            trained |= {name: [next(results) for _ in jobs] for name, jobs in random_jobs.items()}
+    except UserError as err:  # a run that failed (a diverged training, missing data): what finished is kept
+        fail(f"{err} (the finished steps are kept in {out}: the same command resumes)")
     archs = {"best": search["best_arch"]} | randoms
 
     metrics = [k for k in trained["best"][0] if k.startswith(("valid_", "test_"))]
@@ -119,6 +125,12 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
+def fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 2, as ``nao`` does for a user's error."""
+    print(f"search_then_train: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def check_configs(search: SearchConfig, train: str, train_overrides: list[str]) -> None:
     """The search's evaluator built from its config (on a copy: building it resolves the config) and the training
     config read, before anything runs: a bad key or value is one line at once, not a traceback minutes later."""
@@ -142,19 +154,19 @@ class TrainingPool:
     at once, and this process (one thread too, until the end of the ``with``), which takes what is left when
     :meth:`finish` is called after its own work. Each background process is fed by a thread here that hands it
     the next job when it finishes one. With one worker, :meth:`finish` trains them all here, in order, on torch's
-    threads. Spawned, not forked: a fork of a process whose torch threads have started can hang."""
+    threads. Spawned, not forked: a fork of a process whose torch threads have started can hang. An error in
+    this process stops the background trainings at once (each keeps its last epoch's checkpoint)."""
 
     def __init__(self, jobs: list[tuple], workers: int):
         self.pending, self.results = deque(enumerate(jobs)), [None] * len(jobs)
         self.workers, self.threads = workers, torch.get_num_threads()
         self.lock, self.feeders, self.failure = threading.Lock(), [], None
-        self.executor: ProcessPoolExecutor | None = None
+        self.processes: multiprocessing.pool.Pool | None = None
 
     def __enter__(self) -> TrainingPool:
         if self.workers > 1:
             torch.set_num_threads(1)
-            self.executor = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=torch.set_num_threads, initargs=(1,))
+            self.processes = multiprocessing.get_context("spawn").Pool(self.workers - 1, torch.set_num_threads, (1,))
             self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(self.workers - 1)]
             for feeder in self.feeders:
                 feeder.start()
@@ -167,7 +179,7 @@ class TrainingPool:
     def _feed(self) -> None:
         while (item := self._next()) is not None:
             try:
-                self.results[item[0]] = self.executor.submit(train, *item[1], progress=False).result()
+                self.results[item[0]] = self.processes.apply(train, item[1], {"progress": False})
             except BaseException as err:  # raised by finish(), in the main thread
                 self.failure = err
 
@@ -184,8 +196,12 @@ class TrainingPool:
     def __exit__(self, exc_type, *exc) -> None:
         with self.lock:
             self.pending.clear()
-        if self.executor is not None:
-            self.executor.shutdown(wait=exc_type is None, cancel_futures=True)
+        if self.processes is not None:
+            if exc_type is None:
+                self.processes.close()
+            else:  # the feeders waiting on a killed training are daemons: they end with this process
+                self.processes.terminate()
+            self.processes.join()
             torch.set_num_threads(self.threads)
 
 

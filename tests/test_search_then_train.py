@@ -116,3 +116,22 @@ def test_a_bad_search_or_training_setting_is_one_line_before_anything_runs(confi
     error = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(error.splitlines()) == 1 and message in error
     assert list(tmp_path.iterdir()) == []  # nothing searched, nothing trained
+
+
+@pytest.mark.parametrize(("flag", "key", "stage"), [
+    ("--search-set", "evaluator.task.data.dir", "search"),
+    ("--train-set", "data.dir", "training"),
+])
+def test_a_step_that_fails_later_is_one_line_and_what_finished_is_kept(configs, tmp_path, capsys, flag, key, stage):
+    missing = tmp_path / "no-such-data"
+    with pytest.raises(SystemExit) as exit_:
+        search_then_train.main([*configs, "--out", str(tmp_path / "run"), "--random", "1", flag, f"{key}={missing}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("search_then_train: error: ") and str(missing) in last and "the same command resumes" in last
+    if stage == "training":  # the search finished before the trainings failed: a rerun resumes it, not redoes it
+        history = (tmp_path / "run" / "search" / "history.jsonl").read_text()
+        summary, _ = run(configs, tmp_path / "run", "--random", "1", capsys=capsys)
+        assert (tmp_path / "run" / "search" / "history.jsonl").read_text() == history
+        assert summary["evaluated"] == 4
