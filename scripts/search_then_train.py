@@ -29,11 +29,13 @@ import argparse
 import copy
 import json
 import multiprocessing
-import multiprocessing.pool
+import os
+import signal
 import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NoReturn
 
@@ -155,18 +157,19 @@ class TrainingPool:
     :meth:`finish` is called after its own work. Each background process is fed by a thread here that hands it
     the next job when it finishes one. With one worker, :meth:`finish` trains them all here, in order, on torch's
     threads. Spawned, not forked: a fork of a process whose torch threads have started can hang. An error in
-    this process stops the background trainings at once (each keeps its last epoch's checkpoint)."""
+    this process interrupts the background trainings (each keeps its last epoch's checkpoint)."""
 
     def __init__(self, jobs: list[tuple], workers: int):
         self.pending, self.results = deque(enumerate(jobs)), [None] * len(jobs)
         self.workers, self.threads = workers, torch.get_num_threads()
         self.lock, self.feeders, self.failure = threading.Lock(), [], None
-        self.processes: multiprocessing.pool.Pool | None = None
+        self.executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> TrainingPool:
         if self.workers > 1:
             torch.set_num_threads(1)
-            self.processes = multiprocessing.get_context("spawn").Pool(self.workers - 1, torch.set_num_threads, (1,))
+            self.executor = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=torch.set_num_threads, initargs=(1,))
             self.feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(self.workers - 1)]
             for feeder in self.feeders:
                 feeder.start()
@@ -179,7 +182,7 @@ class TrainingPool:
     def _feed(self) -> None:
         while (item := self._next()) is not None:
             try:
-                self.results[item[0]] = self.processes.apply(train, item[1], {"progress": False})
+                self.results[item[0]] = self.executor.submit(train, *item[1], progress=False).result()
             except BaseException as err:  # raised by finish(), in the main thread
                 self.failure = err
 
@@ -196,12 +199,11 @@ class TrainingPool:
     def __exit__(self, exc_type, *exc) -> None:
         with self.lock:
             self.pending.clear()
-        if self.processes is not None:
-            if exc_type is None:
-                self.processes.close()
-            else:  # the feeders waiting on a killed training are daemons: they end with this process
-                self.processes.terminate()
-            self.processes.join()
+        if self.executor is not None:
+            if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):  # (Ctrl-C reached them too)
+                for process in list(self.executor._processes.values()):  # no public way before Python 3.14
+                    os.kill(process.pid, signal.SIGINT)  # a KeyboardInterrupt in their training: it ends cleanly
+            self.executor.shutdown(wait=exc_type is None, cancel_futures=True)
             torch.set_num_threads(self.threads)
 
 
