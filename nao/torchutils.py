@@ -57,10 +57,20 @@ class TrainingRng:
         self.state = {**self.state, **(state if isinstance(state, dict) else {"cpu": state})}
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """The block runs with torch's global generators seeded from ``seed``; the caller's states are given back
+    after it, CUDA's too where CUDA is in use (where it is not, it stays uninitialised: the seed then reaches
+    CUDA's generators only if the block starts CUDA)."""
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
+
+
 def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     """``build()`` with initial weights drawn from ``seed``, leaving the caller's global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return build()
 
 

@@ -29,8 +29,6 @@ import argparse
 import copy
 import json
 import multiprocessing
-import os
-import signal
 import sys
 import threading
 import time
@@ -130,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
 def fail(message: str) -> NoReturn:
     """One line on stderr and exit code 2, as ``nao`` does for a user's error."""
     print(f"search_then_train: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(2) from None
 
 
 def check_configs(search: SearchConfig, train: str, train_overrides: list[str]) -> None:
@@ -156,8 +154,10 @@ class TrainingPool:
     at once, and this process (one thread too, until the end of the ``with``), which takes what is left when
     :meth:`finish` is called after its own work. Each background process is fed by a thread here that hands it
     the next job when it finishes one. With one worker, :meth:`finish` trains them all here, in order, on torch's
-    threads. Spawned, not forked: a fork of a process whose torch threads have started can hang. An error in
-    this process interrupts the background trainings (each keeps its last epoch's checkpoint)."""
+    threads. Spawned, not forked: a fork of a process whose torch threads have started can hang. After an error
+    no further training starts; one a background process is running finishes first (the process exits after it).
+    Interrupting it instead was tried: a signal that reaches a process still starting up kills it with a fatal
+    error of its own, and a terminated one leaks a semaphore warning."""
 
     def __init__(self, jobs: list[tuple], workers: int):
         self.pending, self.results = deque(enumerate(jobs)), [None] * len(jobs)
@@ -200,9 +200,6 @@ class TrainingPool:
         with self.lock:
             self.pending.clear()
         if self.executor is not None:
-            if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):  # (Ctrl-C reached them too)
-                for process in list(self.executor._processes.values()):  # no public way before Python 3.14
-                    os.kill(process.pid, signal.SIGINT)  # a KeyboardInterrupt in their training: it ends cleanly
             self.executor.shutdown(wait=exc_type is None, cancel_futures=True)
             torch.set_num_threads(self.threads)
 

@@ -528,6 +528,18 @@ def test_a_proxy_search_scores_each_arch_by_its_training_free_score_without_trai
     assert saved["metric"] == "proxy_score" and not saved["minimize"] and saved["task"]["proxy"] == "naswot"
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_a_proxy_search_on_cuda_scores_on_cuda_as_on_the_cpu(tmp_path, stripes, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    scores = {}
+    for device in ("cpu", "cuda"):
+        config = search_config(stripes, "proxy", 3, strategy="random", seed=3, device=device,
+                               **{"evaluator.task.proxy": "naswot", "evaluator.task.proxy_images": 16})
+        run_search(config, tmp_path / device, progress=False)
+        scores[device] = [r.metrics["proxy_score"] for r in RunDir(tmp_path / device).read_history()]
+    assert np.allclose(scores["cpu"], scores["cuda"], rtol=1e-3)
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("evaluator.task.proxy=zen", "evaluator.task.proxy: must be one of weights, synflow, snip, naswot, got "),
     ("evaluator.task.proxy_images=1", "evaluator.task.proxy_images: must be at least 2"),

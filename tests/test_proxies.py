@@ -103,7 +103,8 @@ def test_every_arch_of_a_space_gets_a_finite_score_that_its_seed_determines(name
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 @pytest.mark.parametrize("name", sorted(PROXIES))
-def test_on_cuda_every_proxy_scores_as_on_the_cpu(name, stripes):
+def test_on_cuda_every_proxy_scores_as_on_the_cpu(name, stripes, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # full float32 convolutions, as on the CPU
     space = nao.get_space("nao-cnn")
     archs = [space.sample(np.random.default_rng(1))]
     network = NetworkConfig(channels=4, cells_per_stage=1, auxiliary=False)

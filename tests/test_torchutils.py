@@ -1,9 +1,10 @@
-"""The training RNG: one stream across epochs, the caller's RNG untouched, resumable from a checkpoint."""
+"""The training RNG: one stream across epochs, the caller's RNG untouched, resumable from a checkpoint; seeded
+blocks."""
 
 import pytest
 import torch
 
-from nao.torchutils import TrainingRng
+from nao.torchutils import TrainingRng, seeded
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
@@ -46,3 +47,17 @@ def test_a_checkpoint_holding_only_the_cpu_state_still_loads():
     resumed = TrainingRng(0, "cpu")
     resumed.load_state_dict(old_format)
     assert torch.equal(draws(resumed, "cpu"), expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_seeded_block_draws_the_seeds_numbers_and_gives_the_caller_its_generator_back(device):
+    torch.manual_seed(123)
+    torch.rand(1, device=device)  # CUDA, where tested, is in use before the block
+    callers_next = torch.rand(4, device=device).cpu()
+    torch.manual_seed(123)
+    torch.rand(1, device=device)
+    with seeded(7):
+        inside = torch.rand(4, device=device).cpu()
+    assert torch.equal(torch.rand(4, device=device).cpu(), callers_next)
+    torch.manual_seed(7)
+    assert torch.equal(inside, torch.rand(4, device=device).cpu())

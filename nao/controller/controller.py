@@ -22,7 +22,7 @@ from nao.encoders.attention_decoder import grammar_mask_fn
 from nao.errors import ModelDirError, ScoreError
 from nao.spaces import get_space
 from nao.spaces.base import Arch, SearchSpace
-from nao.torchutils import resolve_device
+from nao.torchutils import resolve_device, seeded
 
 CONFIG_FILE = "controller.json"
 WEIGHTS_FILE = "weights.pt"
@@ -90,8 +90,7 @@ class Controller:
         self.device = resolve_device(self.config.device)
         self.scaler: TargetScaler | None = None
         self._fits = 0  # number of fit() calls so far: warm starts draw fresh randomness
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.model = EncoderPredictorDecoder(
                 vocab_size=self.space.vocab_size, seq_len=self.space.seq_len,
                 group_size=self.space.group_size, embedding_dim=self.config.embedding_dim,
@@ -142,8 +141,7 @@ class Controller:
         optimizer = _adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = len(archs)
         losses = {}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**62)))
+        with seeded(int(rng.integers(2**62))):
             self.model.train()
             for epoch in range(epochs if epochs is not None else cfg.epochs):
                 choice = torch.tensor(offsets + (rng.random(n) * pool_sizes).astype(np.int64), device=self.device)

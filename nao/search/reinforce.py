@@ -25,6 +25,7 @@ from nao.encoders.attention_decoder import AttentionDecoder, grammar_mask_fn
 from nao.registry import register_strategy
 from nao.search.strategies import Candidate, Evaluated, Strategy
 from nao.spaces.base import Arch, SearchSpace
+from nao.torchutils import seeded
 
 
 @dataclass
@@ -78,8 +79,7 @@ class ReinforceStrategy(Strategy):
 
     def __init__(self, context, config: ReinforceConfig) -> None:
         super().__init__(context, config)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):
             self.policy = Policy(self.space, config.hidden_dim)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.baseline: float | None = None

@@ -124,10 +124,10 @@ class StandaloneEvaluator(_ImageEvaluator):
 class ProxyEvaluator(_ImageEvaluator):
     """Each arch scored by ``task.proxy``, a training-free score of its child network (``task.network``'s size,
     freshly initialised from the run seed) on the first ``task.proxy_images`` training images (at most the
-    training split), on ``device``: no training, a fraction of a second per arch on one CPU thread
-    (``nao.tasks.cnn.proxies``). The zero-cost baseline a supernet search should be compared with (Abdelfattah et
-    al. 2021; docs/cnn.md). The score is the proxy's own (``proxy_score``, higher is better); a non-finite one
-    (NASWOT of identical images) is a failed evaluation."""
+    training split), computed on the evaluator's ``device``: no training (``nao.tasks.cnn.proxies``; a fraction of
+    a second per arch on one CPU thread). The zero-cost baseline a supernet search should be compared with
+    (Abdelfattah et al. 2021; docs/cnn.md). The score is the proxy's own (``proxy_score``, higher is better); a
+    non-finite one (NASWOT of identical images) is a failed evaluation."""
 
     metric = "proxy_score"
 

@@ -22,7 +22,7 @@ from nao.spaces.cell import CellSpace
 from nao.tasks.cnn.network import ChildNetwork, NetworkConfig
 from nao.tasks.cnn.train import model_input
 from nao.tasks.images import ImageData
-from nao.torchutils import seeded_init
+from nao.torchutils import seeded, seeded_init
 
 Proxy = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 PROXIES: dict[str, Proxy] = {}
@@ -110,12 +110,11 @@ def proxy_scores(name: str, space: CellSpace, archs: Sequence[Arch], network: Ne
     if name not in PROXIES:
         raise KeyError(f"no proxy {name!r}; known: {', '.join(PROXIES)}")
     images, labels = data.train
-    x, y = model_input(images[:batch_size], data).to(device), labels[:batch_size].to(device)
+    x, y = model_input(images[:batch_size].to(device), data), labels[:batch_size].to(device)
     scores = []
     for arch in archs:
         model = seeded_init(lambda a=arch: ChildNetwork(space, a, in_channels=data.shape[0],
                                                         n_classes=data.n_classes, config=network), seed).to(device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             scores.append(PROXIES[name](model, x, y))
     return np.array(scores, dtype=float)
