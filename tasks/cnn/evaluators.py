@@ -311,7 +311,6 @@ def _fair_outputs(evaluator: SupernetEvaluator, pool: list[Arch], rng: np.random
     here the least output state is output in about 15 % of the draws (docs/cnn.md)."""
     space = evaluator.space
     half = space.seq_len // 2  # an arch is its normal cell's tokens, then its reduction cell's
-
     states = space.possible_output_states()  # drawing one no cell outputs would never end
 
     def cell_outputting(kind: int) -> tuple[int, ...]:
